@@ -1,0 +1,131 @@
+"""The generative autoencoder: encoder q(z|x), Gaussian decoder p(x|z) = N(G(z), γI), prior p(z).
+
+VAE and AAE are the same module; they differ only in the objective that trains them
+(:mod:`latentprior.objectives`) and in whether a latent discriminator is attached.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from latentprior.priors.base import Prior
+
+__all__ = ["DecoderVariance", "LatentAutoencoder", "gaussian_log_density"]
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_log_density(z: Tensor, mean: Tensor, logvar: Tensor) -> Tensor:
+    """log N(z; mean, diag(exp(logvar))) summed over the last dim: (B, D) -> (B,)."""
+    return -0.5 * (_LOG_2PI + logvar + (z - mean).pow(2) * torch.exp(-logvar)).sum(-1)
+
+
+class DecoderVariance(nn.Module):
+    """The decoder variance γ, stored as log γ: a Parameter when learned, a buffer when fixed.
+
+    Learned γ follows Dai & Wipf (Two-Stage VAE): for a fixed decoder mean the optimum is the
+    per-pixel mean squared error, γ* = ||x - G(z)||² / (B·C·H·W).
+    """
+
+    def __init__(self, gamma: float = 1.0, learned: bool = False) -> None:
+        super().__init__()
+        if gamma <= 0:
+            raise ValueError(f"gamma must be > 0, got {gamma}")
+        log_gamma = torch.tensor(math.log(gamma))
+        self.learned = learned
+        if learned:
+            self.log_gamma = nn.Parameter(log_gamma)
+        else:
+            self.register_buffer("log_gamma", log_gamma)
+
+    @property
+    def gamma(self) -> Tensor:
+        return self.log_gamma.exp()
+
+
+class LatentAutoencoder(nn.Module):
+    """Encoder, decoder, decoder variance, prior and (for adversarial priors) a discriminator.
+
+    Args:
+        encoder: x (B, C, H, W) -> (B, 2D) for a Gaussian encoder, (B, D) for a deterministic one.
+        decoder: z (B, D) -> G(z) (B, C, H, W).
+        prior: a :class:`~latentprior.priors.base.Prior` over (B, D).
+        gaussian_encoder: whether the encoder outputs (mean, log-variance).
+        variance: the decoder's γ.
+        discriminator: z (B, D) -> logits (B,), where a high logit says "drawn from the prior".
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, prior: Prior, *, latent_dim: int,
+                 gaussian_encoder: bool = True, variance: DecoderVariance | None = None,
+                 discriminator: nn.Module | None = None) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.prior = prior
+        self.variance = variance if variance is not None else DecoderVariance()
+        self.discriminator = discriminator
+        self.latent_dim = latent_dim
+        self.gaussian_encoder = gaussian_encoder
+
+    # ----------------------------------------------------------------- encoder / decoder
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """x (B, C, H, W) -> mean (B, D), log-variance (B, D) or None for a deterministic encoder."""
+        h = self.encoder(x)
+        if not self.gaussian_encoder:
+            return h, None
+        mean, logvar = h.chunk(2, dim=-1)
+        # A soft bound keeps exp(logvar) finite early in training without clipping gradients to zero.
+        logvar = 10.0 * torch.tanh(logvar / 10.0)
+        return mean, logvar
+
+    def posterior_sample(self, mean: Tensor, logvar: Tensor | None) -> Tensor:
+        """Reparameterised z ~ q(z|x), (B, D); the mean itself for a deterministic encoder."""
+        if logvar is None:
+            return mean
+        return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """z (B, D) -> decoder mean G(z) (B, C, H, W)."""
+        return self.decoder(z)
+
+    def log_px_given_z(self, x: Tensor, g: Tensor) -> Tensor:
+        """log N(x; g, γI) summed over pixels: (B, C, H, W) x2 -> (B,)."""
+        log_gamma = self.variance.log_gamma
+        d = x[0].numel()
+        sq = (x - g).pow(2).flatten(1).sum(-1)
+        return -0.5 * (d * (_LOG_2PI + log_gamma) + sq / log_gamma.exp())
+
+    # ----------------------------------------------------------------- parameter groups
+
+    def autoencoder_parameters(self) -> list[nn.Parameter]:
+        """φ and ψ of the paper, plus γ when learned: everything the upper-level objective F updates."""
+        params = list(self.encoder.parameters()) + list(self.decoder.parameters())
+        return params + [p for p in self.variance.parameters() if p.requires_grad]
+
+    def prior_parameters(self) -> list[nn.Parameter]:
+        """θ: what the lower-level objective f updates (empty for a fixed prior)."""
+        return [p for p in self.prior.parameters() if p.requires_grad]
+
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        """ω: what the discriminator objective g updates (empty without a discriminator)."""
+        return [] if self.discriminator is None else list(self.discriminator.parameters())
+
+    # ----------------------------------------------------------------- generation
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n images G(z), z ~ p(z): (n, C, H, W) float32 clamped to [0, 1]; eval mode, no grad.
+
+        Uses the decoder mean rather than a draw from N(G(z), γI), as the paper does (section 3).
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            z = self.prior.sample(n, generator=generator)
+            return self.decode(z).float().clamp_(0.0, 1.0)
+        finally:
+            self.train(was_training)

@@ -1,0 +1,107 @@
+"""Objectives as data: an ordered list of updates, each with its loss, parameter group and optimizer.
+
+The training loop is the same for every arrangement::
+
+    for u in objective.updates(x, phase):        # the order here is the algorithm
+        u.optimizer.zero_grad(set_to_none=True)
+        u.loss.backward(inputs=u.params)          # gradients land only in u's group
+        u.optimizer.step()
+
+``updates`` is a generator: each loss is built only after the previous update has stepped, so the
+updates are the iterative (Gauss-Seidel) maximisation of the paper's F, f (and g) in that order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from latentprior.config import ObjectiveConfig
+from latentprior.models.autoencoder import LatentAutoencoder
+
+__all__ = ["Update", "Objective", "Phase", "run_updates"]
+
+Phase = Literal["joint", "prior"]
+
+
+@dataclass
+class Update:
+    """One gradient step: minimise ``loss`` w.r.t. ``params`` with ``optimizer``.
+
+    ``metrics`` holds detached scalars for logging; reading them forces no host sync until logged.
+    """
+
+    name: str
+    loss: Tensor
+    params: list[nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    metrics: dict[str, Tensor] = field(default_factory=dict)
+
+
+class Objective:
+    """Base: holds the model and one Adam optimizer per non-empty parameter group.
+
+    Subclasses declare ``groups`` (name -> parameter list, in update order) and implement
+    :meth:`updates`. The prior-only phase (the paper's extra epochs on a frozen encoder) yields only the
+    updates whose group is in ``prior_phase_groups``.
+    """
+
+    prior_phase_groups: tuple[str, ...] = ("prior",)
+
+    def __init__(self, model: LatentAutoencoder, cfg: ObjectiveConfig) -> None:
+        self.model = model
+        self.cfg = cfg
+        lrs = {"autoencoder": cfg.lr, "prior": cfg.prior_lr or cfg.lr, "discriminator": cfg.disc_lr or cfg.lr}
+        self.groups: dict[str, list[nn.Parameter]] = {
+            "autoencoder": model.autoencoder_parameters(),
+            "prior": model.prior_parameters(),
+            "discriminator": model.discriminator_parameters(),
+        }
+        self.base_lr = {k: lrs[k] for k, p in self.groups.items() if p}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {
+            k: torch.optim.Adam(p, lr=lrs[k], betas=(cfg.adam_beta1, cfg.adam_beta2))
+            for k, p in self.groups.items() if p
+        }
+
+    def update(self, group: str, loss: Tensor, **metrics: Tensor) -> Update:
+        return Update(group, loss, self.groups[group], self.optimizers[group],
+                      {k: v.detach() for k, v in metrics.items()})
+
+    def has(self, group: str) -> bool:
+        return group in self.optimizers
+
+    def set_lr_scale(self, scale: float) -> None:
+        """Scale every optimizer's learning rate relative to its configured value (for step schedules)."""
+        for k, opt in self.optimizers.items():
+            for pg in opt.param_groups:
+                pg["lr"] = self.base_lr[k] * scale
+
+    def state_dict(self) -> dict[str, dict]:
+        return {k: opt.state_dict() for k, opt in self.optimizers.items()}
+
+    def load_state_dict(self, state: dict[str, dict]) -> None:
+        missing = sorted(set(self.optimizers) - set(state))
+        if missing:
+            raise KeyError(f"checkpoint has no optimizer state for update group(s) {missing}")
+        for k, opt in self.optimizers.items():
+            opt.load_state_dict(state[k])
+
+    def updates(self, x: Tensor, phase: Phase = "joint") -> Iterator[Update]:
+        """Yield this step's updates in order. x: (B, C, H, W) in [0, 1]."""
+        raise NotImplementedError
+
+
+def run_updates(objective: Objective, x: Tensor, phase: Phase = "joint") -> dict[str, Tensor]:
+    """The inner loop of training: apply every update of one step; returns the detached metrics."""
+    metrics: dict[str, Tensor] = {}
+    for u in objective.updates(x, phase):
+        u.optimizer.zero_grad(set_to_none=True)
+        u.loss.backward(inputs=u.params)
+        u.optimizer.step()
+        metrics[f"{u.name}/loss"] = u.loss.detach()
+        metrics.update({f"{u.name}/{k}": v for k, v in u.metrics.items()})
+    return metrics

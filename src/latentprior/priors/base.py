@@ -1,0 +1,84 @@
+"""The one contract every prior and every flow transform follows.
+
+Direction and sign convention (shared by every flow in the library):
+
+* ``Transform.forward`` maps a *latent* ``z`` (the space the encoder writes to, the paper's Z_T)
+  to the *base* space ``u`` (the paper's Z_0, where the base density is N(0, I)) and returns
+  ``log |det du/dz|`` per example.
+* ``Transform.inverse`` maps ``u`` back to ``z`` and returns ``log |det dz/du|`` (the negative of the
+  forward log-det at the same point).
+
+So for a flow prior ``log p(z) = log N(f(z); 0, I) + log |det df/dz|``, and sampling is
+``z = f^{-1}(u)``, ``u ~ N(0, I)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Prior", "Transform", "ImplicitPriorError"]
+
+
+class ImplicitPriorError(NotImplementedError):
+    """Raised when a density is asked of a prior that only defines a sampler (an adversarial prior)."""
+
+
+class Prior(nn.Module):
+    """p(z | c).  ``z``: (B, D) float, ``c``: (B, C) or None.
+
+    Subclasses set ``has_density`` and implement :meth:`sample` and, when they have a density,
+    :meth:`log_prob`. ``learnable`` says whether the prior has parameters an objective may update.
+    """
+
+    has_density: bool = True
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        if dim < 1:
+            raise ValueError(f"latent dimension must be >= 1, got {dim}")
+        self.dim = dim
+
+    @property
+    def learnable(self) -> bool:
+        return any(p.requires_grad for p in self.parameters())
+
+    def log_prob(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        """log p(z | c), shape (B,)."""
+        raise ImplicitPriorError(
+            f"{type(self).__name__} is an implicit prior: it can be sampled but has no log_prob"
+        )
+
+    def sample(self, n: int, c: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """n draws from p(z | c), shape (n, D), on the prior's device."""
+        raise NotImplementedError
+
+    def _device(self) -> torch.device:
+        for t in list(self.parameters()) + list(self.buffers()):
+            return t.device
+        return torch.device("cpu")
+
+    def _dtype(self) -> torch.dtype:
+        for t in list(self.parameters()) + list(self.buffers()):
+            if t.is_floating_point():
+                return t.dtype
+        return torch.get_default_dtype()
+
+    def base_noise(self, n: int, dim: int, generator: torch.Generator | None = None) -> Tensor:
+        """Standard-normal noise (n, dim) on this prior's device and dtype, from ``generator`` if given."""
+        device = self._device()
+        if generator is not None and generator.device != device:
+            return torch.randn(n, dim, generator=generator, dtype=self._dtype()).to(device)
+        return torch.randn(n, dim, generator=generator, device=device, dtype=self._dtype())
+
+
+class Transform(nn.Module):
+    """A bijection z -> u with a tractable log-det (see the module docstring for the convention)."""
+
+    def forward(self, z: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """u, log|det du/dz| with shapes (B, D), (B,)."""
+        raise NotImplementedError
+
+    def inverse(self, u: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """z, log|det dz/du| with shapes (B, D), (B,)."""
+        raise NotImplementedError

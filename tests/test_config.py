@@ -1,0 +1,52 @@
+"""Config validation: unknown keys, bad values and wrong types fail with the valid choices listed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from latentprior.config import Config, ConfigError, apply_overrides, config_from_dict, config_to_dict, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_shipped_configs_load_and_round_trip(path):
+    if "sweeps" in path.parts:
+        pytest.skip("sweep files are validated by the experiments tests")
+    cfg = load_config(path)
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+def test_required_configs_exist():
+    names = {str(p.relative_to(ROOT / "configs")) for p in CONFIGS}
+    assert {"cpu/mnist_vae_flow.yaml", "cpu/mnist_aae_adv.yaml", "mnist_vae_flow.yaml", "mnist_aae_adv.yaml",
+            "mnist_vae_normal.yaml", "default.yaml"} <= names
+
+
+@pytest.mark.parametrize("data,match", [
+    ({"objective": {"beta": -0.1}}, r"objective.beta must be in \[0, inf\)"),
+    ({"prior": {"kind": "gaussian"}}, r"choose one of \['normal', 'realnvp', 'adversarial'\]"),
+    ({"prior": {"layer": 3}}, r"unknown key\(s\) \['layer'\] in section 'prior'; valid keys: \['kind', 'layers'"),
+    ({"priors": {}}, r"unknown key\(s\) \['priors'\] in the top level"),
+    ({"train": {"batch_size": "100"}}, r"train.batch_size: expected an integer"),
+    ({"train": {"batch_size": 1.5}}, r"train.batch_size: expected an integer"),
+    ({"model": {"learn_gamma": "yes"}}, r"model.learn_gamma: expected true/false"),
+    ({"objective": {"kind": "aae"}, "prior": {"kind": "realnvp"}}, r"'aae' needs prior.kind 'adversarial'"),
+])
+def test_bad_values_are_rejected_with_choices(data, match):
+    with pytest.raises(ConfigError, match=match):
+        config_from_dict(data)
+
+
+def test_overrides_are_typed():
+    cfg = apply_overrides(Config(), ["objective.beta=0.5", "train.epochs=3", "prior.noise_dim=null"])
+    assert cfg.objective.beta == 0.5 and cfg.train.epochs == 3.0 and cfg.prior.noise_dim is None
+    with pytest.raises(ConfigError, match="unknown key 'betta' in section 'objective'"):
+        apply_overrides(Config(), ["objective.betta=1"])
+    with pytest.raises(ConfigError, match="section.key=value"):
+        apply_overrides(Config(), ["objective.beta"])
+    with pytest.raises(ConfigError, match="expected a number"):
+        apply_overrides(Config(), ["objective.beta=high"])
