@@ -1,0 +1,213 @@
+"""Sweep files and their expansion into runs.
+
+A sweep YAML names a base run config and the axes to vary::
+
+    name: fig3_mnist
+    base: ../mnist_vae_flow.yaml          # a run config, relative to this file, or an inline mapping
+    overrides: {train.progress: false}     # applied to every run
+    datasets:                              # optional: label -> overrides (or a list of data.name values)
+      mnist: {data.name: mnist}
+    models:                                # optional: label -> overrides; `base:` swaps the base config,
+      vae_flow_fixed_gamma: {prior.kind: realnvp, objective.kind: vae, model.learn_gamma: false}
+      aae_adv: {base: ../mnist_aae_adv.yaml, label: "AAE + adversarial prior"}
+    grid:                                  # dotted config key -> values; the product of all axes
+      objective.beta: [0, 0.01, 0.1, 1]
+      train.seed: [0, 1, 2, 3, 4]
+    eval: {metrics: [fid, pr, kid], n: 10000}
+    resources: {cpus_per_trial: 1, threads: 1, max_concurrent: 2}
+
+Overrides are applied in the order base -> ``overrides`` -> dataset -> model -> grid values, so a grid
+axis wins over everything. Seeds are a grid axis like any other, which is what keeps them fixed across
+β: the runs ``…-beta0-seed1`` and ``…-beta1-seed1`` differ in β alone. A run's name is built from its
+labels and grid values only, so it is stable across restarts and readable (``mnist-aae_adv-beta0.1-seed1``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from latentprior.config import Config, ConfigError, apply_overrides, config_from_dict, load_config
+
+__all__ = ["SweepSpec", "Trial", "load_sweep", "sweep_from_dict", "select_models", "expand", "run_name", "AXIS_NAMES"]
+
+# Short names used in run names for the usual axes; any other key uses its last part.
+AXIS_NAMES = {"objective.beta": "beta", "model.latent_dim": "dim", "train.seed": "seed"}
+
+_SPEC_KEYS = {"name", "base", "overrides", "datasets", "models", "grid", "eval", "resources", "retries"}
+_EVAL_DEFAULTS: dict[str, Any] = {"metrics": ["fid", "pr", "kid"], "n": 10000, "batch_size": 100, "nll_k": 100,
+                                  "seed": 0}
+_RESOURCE_DEFAULTS: dict[str, Any] = {"cpus_per_trial": 1, "gpus_per_trial": 0, "threads": 1,
+                                      "max_concurrent": None}
+_META_KEYS = {"base", "label"}  # keys of a dataset/model entry that are not config overrides
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A parsed sweep file. ``base`` is resolved config data; ``root`` is where relative paths start."""
+
+    name: str
+    base: dict[str, Any]
+    grid: dict[str, list[Any]]
+    overrides: dict[str, Any] = field(default_factory=dict)
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    eval: dict[str, Any] = field(default_factory=lambda: dict(_EVAL_DEFAULTS))
+    resources: dict[str, Any] = field(default_factory=lambda: dict(_RESOURCE_DEFAULTS))
+    retries: int = 1
+    root: Path = Path(".")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of a sweep: its name, the overrides that define it, its resolved config and report labels."""
+
+    name: str
+    overrides: dict[str, Any]
+    cfg: Config
+    labels: dict[str, Any]
+
+
+def _read_base(base: Any, root: Path, where: str) -> dict[str, Any]:
+    """Config data from a path (relative to the sweep file) or an inline mapping; validated eagerly."""
+    if isinstance(base, str):
+        path = (root / base).resolve()
+        data = yaml.safe_load(path.read_text()) if path.is_file() else None
+        if data is None:
+            raise ConfigError(f"{where}: base config not found or empty: {path}")
+        load_config(path)  # validate now, with the file's name in any error
+        return data
+    if isinstance(base, dict):
+        config_from_dict(base)
+        return base
+    raise ConfigError(f"{where}: base must be a path or a mapping, got {type(base).__name__}")
+
+
+def _entries(raw: Any, where: str) -> dict[str, dict[str, Any]]:
+    if raw is None:
+        return {}
+    if isinstance(raw, list) and where == "datasets":  # shorthand: [mnist, cifar10]
+        return {str(n): {"data.name": n} for n in raw}
+    if not isinstance(raw, dict) or not all(isinstance(v, dict | None) for v in raw.values()):
+        raise ConfigError(f"sweep '{where}' must map a label to a mapping of overrides")
+    return {str(k): dict(v or {}) for k, v in raw.items()}
+
+
+def sweep_from_dict(data: dict[str, Any], root: Path, default_name: str = "sweep") -> SweepSpec:
+    """Validate sweep data (see the module docstring); ``root`` resolves relative ``base`` paths."""
+    if not isinstance(data, dict):
+        raise ConfigError("a sweep file must be a mapping")
+    unknown = sorted(set(data) - _SPEC_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown sweep key(s) {unknown}; valid keys: {sorted(_SPEC_KEYS)}")
+    grid = data.get("grid") or {}
+    if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
+        raise ConfigError("sweep 'grid' must map dotted config keys to non-empty lists of values")
+    ev, res = data.get("eval") or {}, data.get("resources") or {}
+    for block, allowed, given in (("eval", _EVAL_DEFAULTS, ev), ("resources", _RESOURCE_DEFAULTS, res)):
+        bad = sorted(set(given) - set(allowed))
+        if bad:
+            raise ConfigError(f"unknown key(s) {bad} in sweep '{block}'; valid keys: {sorted(allowed)}")
+    retries = data.get("retries", 1)
+    if not isinstance(retries, int) or retries < 0:
+        raise ConfigError(f"sweep 'retries' must be an integer >= 0, got {retries!r}")
+    return SweepSpec(
+        name=str(data.get("name", default_name)),
+        base=_read_base(data.get("base", {}), root, "sweep"),
+        grid={str(k): list(v) for k, v in grid.items()},
+        overrides=dict(data.get("overrides") or {}),
+        datasets=_entries(data.get("datasets"), "datasets"),
+        models=_entries(data.get("models"), "models"),
+        eval={**_EVAL_DEFAULTS, **ev},
+        resources={**_RESOURCE_DEFAULTS, **res},
+        retries=retries,
+        root=root,
+    )
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"sweep file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    return sweep_from_dict(data, path.resolve().parent, default_name=path.stem)
+
+
+def select_models(spec: SweepSpec, names: list[str]) -> SweepSpec:
+    """The sweep restricted to the named models (same run names, so a later full sweep skips them)."""
+    unknown = sorted(set(names) - set(spec.models))
+    if unknown:
+        raise ConfigError(f"sweep '{spec.name}' has no model(s) {unknown}; its models: {list(spec.models)}")
+    return dataclasses.replace(spec, models={k: v for k, v in spec.models.items() if k in names})
+
+
+def _fmt(value: Any) -> str:
+    """A short, filesystem-safe rendering: 0.1 -> '0.1', 1.0 -> '1', 1e-05 -> '1e-05', True -> 'true'."""
+    if isinstance(value, bool):
+        text = str(value).lower()
+    elif isinstance(value, float):
+        text = format(value, "g")
+    else:
+        text = str(value)
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", text)
+
+
+def run_name(parts: list[str], grid_values: dict[str, Any]) -> str:
+    """``label-label-axisVALUE-...`` from the dataset/model labels and the grid values, in grid order."""
+    axes = [f"{AXIS_NAMES.get(k, k.split('.')[-1])}{_fmt(v)}" for k, v in grid_values.items()]
+    return "-".join([_fmt(p) for p in parts] + axes)
+
+
+def _split_meta(entry: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return {k: v for k, v in entry.items() if k in _META_KEYS}, {k: v for k, v in entry.items() if k not in _META_KEYS}
+
+
+def expand(spec: SweepSpec, extra: dict[str, Any] | None = None) -> list[Trial]:
+    """Every run of the sweep, in a stable order (dataset, model, then the grid axes in file order).
+
+    ``extra`` overrides are applied last to every run (e.g. a data directory); they do not enter names.
+    Raises :class:`ConfigError` for an invalid key or value in any run, or when two runs share a name.
+    """
+    datasets = spec.datasets or {"": {}}
+    models = spec.models or {"": {}}
+    keys = list(spec.grid)
+    trials: list[Trial] = []
+    for (d_label, d_entry), (m_label, m_entry) in itertools.product(datasets.items(), models.items()):
+        d_meta, d_over = _split_meta(d_entry)
+        m_meta, m_over = _split_meta(m_entry)
+        base = spec.base
+        for meta, where in ((d_meta, f"datasets.{d_label}"), (m_meta, f"models.{m_label}")):
+            if "base" in meta:
+                base = _read_base(meta["base"], spec.root, where)
+        base_cfg = config_from_dict(base)
+        for values in itertools.product(*(spec.grid[k] for k in keys)):
+            gv = dict(zip(keys, values, strict=True))
+            overrides = {**spec.overrides, **d_over, **m_over, **gv}
+            try:
+                cfg = apply_overrides(base_cfg, {**overrides, **(extra or {})})
+            except ConfigError as e:
+                raise ConfigError(f"sweep '{spec.name}', dataset '{d_label}', model '{m_label}', {gv}: {e}") from e
+            dataset = d_label or cfg.data.name
+            name = run_name([dataset] + ([m_label] if m_label else []), gv)
+            labels = {"dataset": dataset, "model": m_label or "base",
+                      "model_label": m_meta.get("label", m_label or "base"),
+                      "beta": cfg.objective.beta, "latent_dim": cfg.model.latent_dim, "seed": cfg.train.seed,
+                      **{AXIS_NAMES.get(k, k): v for k, v in gv.items() if k not in AXIS_NAMES}}
+            trials.append(Trial(name=name, overrides=overrides, cfg=cfg, labels=labels))
+    seen: dict[str, int] = {}
+    for t in trials:
+        seen[t.name] = seen.get(t.name, 0) + 1
+    dup = sorted(n for n, c in seen.items() if c > 1)
+    if dup:
+        raise ConfigError(f"sweep '{spec.name}' gives several runs the same name: {dup[:5]}")
+    return trials

@@ -1,0 +1,102 @@
+"""The sweep's state file, ``DIR/sweep.json``: one record per run, written atomically by the driver alone.
+
+A record holds ``status`` (pending | running | done | failed), ``attempts`` (over the sweep's whole
+life), ``error`` (the last failure's message and traceback tail), the run's ``labels`` and
+``overrides`` (what the report groups by) and, once done, the trial's ``result``.
+
+The file is a record, not the source of truth for "finished": a run is done when every metric's
+``RUN_DIR/eval/<metric>.json`` exists, computed with the sweep's sample count (:func:`run_is_done`), so a
+sweep killed between writing an eval file and writing this file still skips that run on restart.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from latentprior.atomic import atomic_write_bytes
+from latentprior.experiments.grid import Trial
+
+__all__ = ["SweepState", "run_is_done", "STATUSES", "STATE_FILE"]
+
+STATE_FILE = "sweep.json"
+STATUSES = ("pending", "running", "done", "failed")
+
+
+def _eval_done(path: Path, n: int | None) -> bool:
+    """An eval file exists and, when both say, was computed on ``n`` samples (an n changed in the sweep file
+    re-evaluates the run instead of mixing sample counts in one table)."""
+    if not path.is_file():
+        return False
+    if n is None:
+        return True
+    try:
+        protocol = json.loads(path.read_text()).get("protocol")
+    except (json.JSONDecodeError, AttributeError):
+        return False
+    return not (isinstance(protocol, dict) and "n" in protocol) or protocol["n"] == n
+
+
+def run_is_done(run_dir: Path, metrics: list[str], n: int | None = None) -> bool:
+    """Whether ``run_dir`` holds an eval JSON for every one of ``metrics`` (computed with ``n`` samples, if given)."""
+    return all(_eval_done(Path(run_dir) / "eval" / f"{m}.json", n) for m in metrics)
+
+
+class SweepState:
+    """Load, update and atomically save ``DIR/sweep.json``."""
+
+    def __init__(self, out: Path, data: dict[str, Any]) -> None:
+        self.out = Path(out)
+        self.data = data
+
+    @property
+    def path(self) -> Path:
+        return self.out / STATE_FILE
+
+    @property
+    def runs(self) -> dict[str, dict[str, Any]]:
+        return self.data["runs"]
+
+    @classmethod
+    def open(cls, out: str | Path, sweep: dict[str, Any] | None = None) -> SweepState:
+        """The state in ``out`` (created empty when absent); ``sweep`` replaces the stored sweep description."""
+        out = Path(out)
+        path = out / STATE_FILE
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text())
+            except json.JSONDecodeError as e:
+                raise RuntimeError(f"{path} is corrupt ({e}); move it away to rebuild it from the run dirs") from e
+        else:
+            data = {"format": "latentprior-sweep/1", "created": time.time(), "runs": {}}
+        if sweep is not None:
+            data["sweep"] = sweep
+        return cls(out, data)
+
+    def sync(self, trials: list[Trial]) -> None:
+        """Add a record for each new trial; a run left 'running' by a killed sweep becomes 'pending' again."""
+        for t in trials:
+            rec = self.runs.setdefault(t.name, {"status": "pending", "attempts": 0, "error": None})
+            rec.update(labels=t.labels, overrides=t.overrides, run_dir=f"runs/{t.name}")
+            if rec["status"] == "running":
+                rec["status"] = "pending"
+
+    def mark(self, name: str, status: str, **fields: Any) -> None:
+        """Set a run's status (and any other fields), then save."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        rec = self.runs[name]
+        rec.update(status=status, updated=time.time(), **fields)
+        self.save()
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(STATUSES, 0)
+        for rec in self.runs.values():
+            out[rec["status"]] += 1
+        return out
+
+    def save(self) -> None:
+        self.data["updated"] = time.time()
+        atomic_write_bytes(self.path, json.dumps(self.data, indent=1, default=str).encode())

@@ -1,0 +1,98 @@
+"""One trial of a sweep: train the run (resuming from its checkpoint), then evaluate what is missing.
+
+A trial is a plain function of a JSON-able payload so that it can run in a Ray worker on another
+machine; it returns a small JSON-able dict. Tests (and users) swap in their own trial function, or
+wrap this one with ``functools.partial(run_trial, train_fn=..., evaluate_fn=...)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from latentprior.config import config_from_dict, config_to_dict
+from latentprior.experiments.grid import SweepSpec, Trial
+from latentprior.experiments.state import run_is_done
+
+__all__ = ["run_trial", "make_payload", "read_eval", "TrialFn"]
+
+TrialFn = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def make_payload(trial: Trial, spec: SweepSpec, out: Path) -> dict[str, Any]:
+    """Everything a worker needs, as plain data: the resolved config, where to write, what to evaluate."""
+    run_dir = Path(out).resolve() / "runs" / trial.name
+    ev = spec.eval
+    return {
+        "name": trial.name,
+        "run_dir": str(run_dir),
+        "config": config_to_dict(trial.cfg),
+        "metrics": [m for m in ev["metrics"] if not run_is_done(run_dir, [m], ev["n"])],
+        "eval": {k: ev[k] for k in ("n", "batch_size", "nll_k", "seed")},
+        "threads": spec.resources["threads"],
+    }
+
+
+def read_eval(run_dir: str | Path, metrics: list[str]) -> dict[str, Any]:
+    """``{metric: value}`` from ``RUN_DIR/eval/<metric>.json`` for the metrics that have a file."""
+    out = {}
+    for m in metrics:
+        path = Path(run_dir) / "eval" / f"{m}.json"
+        if path.is_file():
+            out[m] = json.loads(path.read_text()).get("value")
+    return out
+
+
+def _default_train(cfg, run_dir):
+    from latentprior.training import train
+
+    return train(cfg, run_dir)
+
+
+def _default_evaluate(run_dir, metrics, **kwargs):
+    from latentprior.evaluation.runner import evaluate_run  # imported late: it loads the Inception network
+
+    return evaluate_run(run_dir, metrics, **kwargs)
+
+
+def run_trial(payload: dict[str, Any], *, train_fn: Callable | None = None,
+              evaluate_fn: Callable | None = None) -> dict[str, Any]:
+    """Train ``payload['config']`` in ``payload['run_dir']`` (resuming), then evaluate ``payload['metrics']``.
+
+    Sets the torch CPU threads first (the sweep's ``resources.threads``), so that trials sharing a machine
+    do not each spawn one thread per core. The run's stdout/stderr go to ``RUN_DIR/trial.log``.
+    """
+    import torch
+
+    train_fn = train_fn or _default_train
+    evaluate_fn = evaluate_fn or _default_evaluate
+    threads = int(payload.get("threads") or 0)
+    if threads > 0:
+        torch.set_num_threads(threads)
+    cfg = config_from_dict(payload["config"])
+    run_dir = Path(payload["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with (run_dir / "trial.log").open("a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        print(f"== trial {payload['name']} on {socket.gethostname()} pid {os.getpid()} at {time.ctime()}", flush=True)
+        summary = train_fn(cfg, run_dir) or {}
+        t_train = time.perf_counter() - t0
+        if payload["metrics"]:
+            ev = payload["eval"]
+            evaluate_fn(run_dir, list(payload["metrics"]), n=ev["n"], data_dir=cfg.data.dir,
+                        batch_size=ev["batch_size"], nll_k=ev["nll_k"], seed=ev["seed"], progress=False)
+    return {
+        "name": payload["name"],
+        "steps": summary.get("step"),
+        "steps_this_session": summary.get("steps_this_session"),
+        "train_s": round(t_train, 2),
+        "wall_s": round(time.perf_counter() - t0, 2),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }

@@ -1,0 +1,140 @@
+"""Reports: every number in the tables equals the runs' eval JSON; plots and the HTML page link what exists.
+
+The sweep folders here are written by hand (sweep.json, eval files, sample PNGs), so nothing trains.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from latentprior.reports import collect_runs, metric_values, write_report
+
+MODELS = {"vae_flow_fixed_gamma": "VAE + flow prior (fixed γ)", "aae_adv": "AAE + adversarial prior"}
+PNG_1x1 = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                        "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")
+
+
+def make_sweep(root: Path, betas=(0.0, 0.1, 1.0), dims=(64,), seeds=(0, 1, 2), failed=("aae_adv", 1.0, 64, 2),
+               rng=None) -> dict[str, dict]:
+    """A sweep folder with random eval values; returns {run name: {"fid": .., "pr": {...}}} as written."""
+    rng = rng or random.Random(0)
+    runs, written = {}, {}
+    for model in MODELS:
+        for dim in dims:
+            for beta in betas:
+                for seed in seeds:
+                    name = f"mnist-{model}-dim{dim}-beta{beta:g}-seed{seed}"
+                    labels = {"dataset": "mnist", "model": model, "model_label": MODELS[model], "beta": beta,
+                              "latent_dim": dim, "seed": seed}
+                    is_failed = (model, beta, dim, seed) == failed
+                    runs[name] = {"status": "failed" if is_failed else "done", "attempts": 1, "labels": labels,
+                                  "run_dir": f"runs/{name}"}
+                    run_dir = root / "runs" / name
+                    (run_dir / "samples").mkdir(parents=True)
+                    if is_failed:
+                        continue
+                    (run_dir / "samples" / "samples.png").write_bytes(PNG_1x1)
+                    fid = rng.uniform(5, 80)
+                    pr = {"precision": rng.random(), "recall": rng.random()}
+                    (run_dir / "eval").mkdir()
+                    (run_dir / "eval" / "fid.json").write_text(json.dumps({"value": fid, "protocol": {"n": 1000}}))
+                    (run_dir / "eval" / "pr.json").write_text(json.dumps(  # the layout evaluate_run writes
+                        {"metric": "pr", "value": pr, **pr, "elapsed_s": 3.5, "protocol": {"k": 3}}))
+                    written[name] = {"fid": fid, "pr": pr}
+    (root / "sweep.json").write_text(json.dumps({"sweep": {"name": "test_sweep"}, "runs": runs}))
+    return written
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_report_numbers_equal_the_eval_json(tmp_path):
+    written = make_sweep(tmp_path)
+    result = write_report(tmp_path)
+    out = Path(result["out"])
+    assert result["runs"] == 18 and result["with_results"] == 17 and result["eval_n"] == [1000]
+
+    per_run = {r["name"]: r for r in read_csv(out / "runs.csv")}
+    assert set(per_run) == {p.name for p in (tmp_path / "runs").iterdir()}
+    for name, vals in written.items():
+        assert float(per_run[name]["fid"]) == vals["fid"]  # exact: CSV floats are written with repr
+        assert float(per_run[name]["pr.precision"]) == vals["pr"]["precision"]
+        assert float(per_run[name]["pr.recall"]) == vals["pr"]["recall"]
+        assert per_run[name]["eval_n"] == "1000"
+    failed = per_run["mnist-aae_adv-dim64-beta1-seed2"]
+    assert failed["status"] == "failed" and failed["fid"] == ""
+
+    summary = read_csv(out / "summary.csv")
+    assert len(summary) == 6  # 2 models x 3 betas
+    for row in summary:
+        vals = [v["fid"] for name, v in written.items()
+                if f"-{row['model']}-" in name and f"-beta{float(row['beta']):g}-" in name]
+        assert int(row["n"]) == len(vals)
+        assert float(row["fid_mean"]) == pytest.approx(np.mean(vals), rel=1e-12)
+        assert float(row["fid_std"]) == pytest.approx(np.std(vals, ddof=1), rel=1e-12)
+    aae_b1 = next(r for r in summary if r["model"] == "aae_adv" and float(r["beta"]) == 1.0)
+    assert (aae_b1["n"], aae_b1["seeds"]) == ("2", "0 1")
+
+    md = (out / "summary.md").read_text()
+    first = next(r for r in summary if r["model"] == "vae_flow_fixed_gamma" and float(r["beta"]) == 0.0)
+    assert f"{float(first['fid_mean']):.4g} ± {float(first['fid_std']):.2g}" in md
+
+
+def test_report_plots_and_html_links_resolve(tmp_path):
+    make_sweep(tmp_path, dims=(16, 64), betas=(0.0, 1.0), seeds=(0, 1), failed=None)
+    result = write_report(tmp_path)
+    names = sorted(Path(p).name for p in result["plots"])
+    assert names == ["fid_vs_beta_mnist.png", "fid_vs_latent_dim_mnist.png"]
+    for p in result["plots"]:
+        assert Path(p).read_bytes()[:4] == b"\x89PNG"
+    page = Path(result["html"])
+    text = page.read_text()
+    links = re.findall(r"(?:src|href)='([^']+)'", text)
+    assert links and not any(link.startswith("/") for link in links)  # relative: the folder can be moved
+    for link in links:
+        assert (page.parent / link).is_file(), link
+    assert sum("samples/samples.png" in link for link in links) == 2 * 16  # each run's grid: an img and a link
+    assert "VAE + flow prior (fixed γ)" in text and "fid_vs_beta_mnist.png" in text
+
+
+def test_report_without_sweep_json_reads_run_configs(tmp_path):
+    run = tmp_path / "runs" / "a"
+    (run / "eval").mkdir(parents=True)
+    cfg = {"data": {"name": "digits"}, "objective": {"kind": "vae", "beta": 0.5}, "prior": {"kind": "realnvp"},
+           "model": {"latent_dim": 8, "learn_gamma": True}, "train": {"seed": 3}}
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (run / "eval" / "fid.json").write_text(json.dumps({"value": 12.5}))
+    (rec,) = collect_runs(tmp_path)
+    assert rec.labels == {"dataset": "digits", "model": "vae_realnvp_learned_gamma",
+                          "model_label": "vae_realnvp_learned_gamma", "beta": 0.5, "latent_dim": 8, "seed": 3}
+    assert rec.metrics == {"fid": 12.5}
+    result = write_report(tmp_path)
+    assert result["plots"] == [] and read_csv(Path(result["out"]) / "runs.csv")[0]["fid"] == "12.5"
+
+
+def test_metric_values_reads_result_fields_only():
+    assert metric_values("fid", {"value": 3.0, "n": 100, "protocol": {"x": 1}}) == {"fid": 3.0}
+    assert metric_values("pr", {"value": {"precision": 0.5, "recall": 0.25}, "k": 3}) == \
+        {"pr.precision": 0.5, "pr.recall": 0.25}
+    assert metric_values("pr", {"precision": 0.5, "recall": 0.25, "nearest_k": 3}) == \
+        {"pr.precision": 0.5, "pr.recall": 0.25}
+    assert metric_values("kid", {"value": 0.01, "std": 0.002, "elapsed_s": 9.0}) == {"kid": 0.01, "kid.std": 0.002}
+    assert metric_values("fid", {"value": math.nan}) == {}
+
+
+def test_report_cli_errors_without_runs(tmp_path, capsys):
+    from latentprior.cli import main
+
+    with pytest.raises(SystemExit, match="neither sweep.json"):
+        main(["report", str(tmp_path)])
