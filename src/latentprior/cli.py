@@ -6,6 +6,10 @@
     latentprior sample RUN_DIR --n N --out FILE.png
     latentprior interpolate RUN_DIR --out FILE.png [--space z|base]
     latentprior eval RUN_DIR --metrics fid,pr,kid,nll [--n 10000] [--data-dir DIR]
+
+Multi-process (data-parallel) training: ``torchrun --nproc_per_node=N -m latentprior.cli train ...``; the
+training commands join the process group torchrun describes (gloo on CPU, nccl on CUDA) and only rank 0
+writes and prints.
 """
 
 from __future__ import annotations
@@ -177,6 +181,8 @@ def _cmd_eval(args: argparse.Namespace) -> dict:
                         device=args.device, nll_k=args.nll_k, seed=args.seed)
 
 
+_TRAINING_COMMANDS = ("train", "resume", "train-prior")
+
 COMMANDS = {"train": _cmd_train, "resume": _cmd_resume, "train-prior": _cmd_train_prior, "sample": _cmd_sample,
             "interpolate": _cmd_interpolate, "eval": _cmd_eval}
 
@@ -190,12 +196,23 @@ def main(argv: list[str] | None = None) -> int:
     from latentprior.experiments.cli import EXPERIMENT_COMMANDS
 
     handler = {**COMMANDS, **EXPERIMENT_COMMANDS}[args.command]
+    ctx = None
+    if args.command in _TRAINING_COMMANDS:
+        from latentprior.training.distributed import init_from_env
+
+        ctx = init_from_env()  # a no-op unless torchrun set WORLD_SIZE > 1
     try:
         result = handler(args)
     except (ConfigError, DataError, CheckpointError, NonFiniteLossError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(json.dumps(result, default=str))
+    finally:
+        if ctx is not None and ctx.enabled:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+    if ctx is None or ctx.is_main:
+        print(json.dumps(result, default=str))
     return 0
 
 

@@ -131,6 +131,13 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int | None = None  # torch CPU threads; None: torch's default
     progress: bool = True  # tqdm progress bar
+    # Speed options (training/performance.py). None of them changes the algorithm; amp changes the arithmetic
+    # (tests/test_performance.py bounds the first steps' losses against fp32).
+    amp: Literal["off", "bf16", "fp16"] = "off"  # autocast the updates' forward passes; fp16 adds a GradScaler
+    compile: bool = False  # torch.compile encoder, decoder, prior and discriminator (state_dict keys unchanged)
+    channels_last: bool = False  # NHWC memory format for the conv nets and their batches
+    sync_bn: bool = False  # multi-process (torchrun) only: BatchNorm statistics over the global batch instead of
+    # each process's shard; a single process is unaffected
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 0, f"train.epochs must be >= 0, got {self.epochs}")
@@ -139,6 +146,7 @@ class TrainConfig:
         _check(self.log_every >= 1, f"train.log_every must be >= 1, got {self.log_every}")
         _check(self.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {self.checkpoint_every}")
         _check(self.samples_every >= 0, f"train.samples_every must be >= 0, got {self.samples_every}")
+        _check(self.threads is None or self.threads >= 1, f"train.threads must be >= 1 or null, got {self.threads}")
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,10 @@
 from latentprior.config import Config
 from latentprior.models.autoencoder import LatentAutoencoder
 from latentprior.objectives.aae import AAEBilevel
-from latentprior.objectives.base import Objective, Phase, Update, run_updates
+from latentprior.objectives.base import Objective, Phase, StepOptions, Update, run_updates
 from latentprior.objectives.vae import VAEBilevel
 
-__all__ = ["Objective", "Update", "Phase", "run_updates", "VAEBilevel", "AAEBilevel", "OBJECTIVES",
+__all__ = ["Objective", "Update", "Phase", "StepOptions", "run_updates", "VAEBilevel", "AAEBilevel", "OBJECTIVES",
            "build_objective"]
 
 OBJECTIVES: dict[str, type[Objective]] = {"vae": VAEBilevel, "aae": AAEBilevel}

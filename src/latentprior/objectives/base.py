@@ -13,7 +13,8 @@ updates are the iterative (Gauss-Seidel) maximisation of the paper's F, f (and g
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,7 +24,7 @@ from torch import Tensor, nn
 from latentprior.config import ObjectiveConfig
 from latentprior.models.autoencoder import LatentAutoencoder
 
-__all__ = ["Update", "Objective", "Phase", "run_updates"]
+__all__ = ["Update", "Objective", "Phase", "StepOptions", "run_updates"]
 
 Phase = Literal["joint", "prior"]
 
@@ -40,6 +41,22 @@ class Update:
     params: list[nn.Parameter]
     optimizer: torch.optim.Optimizer
     metrics: dict[str, Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class StepOptions:
+    """How :func:`run_updates` executes the updates, never what they are (see training/performance.py).
+
+    ``autocast``: the dtype the forward passes autocast to on ``device_type`` (None: full precision).
+    ``scaler``: a GradScaler for fp16, stepping every optimizer of the step and updated once after them.
+    ``reduce_gradients``: called on each update's parameters between its backward and its optimizer step; in
+    multi-process training it averages the gradients over processes (training/distributed.py).
+    """
+
+    autocast: torch.dtype | None = None
+    device_type: str = "cpu"
+    scaler: torch.amp.GradScaler | None = None
+    reduce_gradients: Callable[[list[nn.Parameter]], None] | None = None
 
 
 class Objective:
@@ -66,6 +83,7 @@ class Objective:
             k: torch.optim.Adam(p, lr=lrs[k], betas=(cfg.adam_beta1, cfg.adam_beta2))
             for k, p in self.groups.items() if p
         }
+        self.step_options = StepOptions()  # set by the training loop; the default is plain fp32, one process
 
     def update(self, group: str, loss: Tensor, **metrics: Tensor) -> Update:
         return Update(group, loss, self.groups[group], self.optimizers[group],
@@ -96,12 +114,36 @@ class Objective:
 
 
 def run_updates(objective: Objective, x: Tensor, phase: Phase = "joint") -> dict[str, Tensor]:
-    """The inner loop of training: apply every update of one step; returns the detached metrics."""
+    """The inner loop of training: apply every update of one step; returns the detached metrics.
+
+    Executed as ``objective.step_options`` says (precision, gradient scaling, gradient averaging).
+    """
+    opts = objective.step_options
     metrics: dict[str, Tensor] = {}
-    for u in objective.updates(x, phase):
+    updates = objective.updates(x, phase)
+    while True:
+        # The generator builds each loss only when asked for it, so the autocast region is exactly the
+        # forward passes: backward and the optimizer step run outside it, as torch.amp recommends.
+        with _autocast(opts):
+            u = next(updates, None)
+        if u is None:
+            break
         u.optimizer.zero_grad(set_to_none=True)
-        u.loss.backward(inputs=u.params)
-        u.optimizer.step()
+        (u.loss if opts.scaler is None else opts.scaler.scale(u.loss)).backward(inputs=u.params)
+        if opts.reduce_gradients is not None:
+            opts.reduce_gradients(u.params)  # before the step: every process steps with the same gradient
+        if opts.scaler is None:
+            u.optimizer.step()
+        else:
+            opts.scaler.step(u.optimizer)  # skipped (for every process alike) when the gradient overflowed
         metrics[f"{u.name}/loss"] = u.loss.detach()
         metrics.update({f"{u.name}/{k}": v for k, v in u.metrics.items()})
+    if opts.scaler is not None:
+        opts.scaler.update()
     return metrics
+
+
+def _autocast(opts: StepOptions) -> contextlib.AbstractContextManager:
+    if opts.autocast is None:
+        return contextlib.nullcontext()
+    return torch.autocast(opts.device_type, dtype=opts.autocast)

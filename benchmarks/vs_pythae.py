@@ -1,0 +1,203 @@
+"""Our training step against pythae's on the same VAE: same encoder/decoder layers, batch, optimizer, threads.
+
+    python benchmarks/vs_pythae.py [--device auto] [--threads N] [--rounds 2] [--quick] [--no-trainer]
+
+pythae is a benchmark-only dependency (``pip install --no-deps pythae==0.1.2 && pip install pydantic imageio``:
+its declared dependencies would otherwise be resolved against the pinned torch). The model is the standard
+VAE: N(0, I) prior, beta = 1, our ``ConvEncoder``/``ConvDecoder`` (wrapped as pythae's ``BaseEncoder``/
+``BaseDecoder``), latent 64, Adam lr 1e-4, batch 100, MSE reconstruction (pythae's ``0.5·||x − G(z)||²``
+is ours at γ = 1 up to a constant).
+
+Rows, each timed in alternation (A B A B ...) after an equal warm-up, on the same device-resident batches:
+
+* ``step``: one optimisation step. Ours: ``run_updates`` (as the loop runs it); pythae: ``model(batch).loss``,
+  then ``zero_grad``, ``backward``, ``step`` (what its ``BaseTrainer._optimizers_step`` does). Like for like:
+  fp32 both. ``ours bf16+cl`` adds our verified speed options (bf16 autocast, channels_last); pythae's own
+  ``amp`` flag is CUDA-only, so its row stays fp32.
+* ``trainer``: whole training loops, steady state (after 10 steps): our ``train()`` against pythae's
+  ``BaseTrainer`` with its DataLoader (per-image ``__getitem__`` and collate, a ``loss.item()`` host sync and
+  callbacks every step).
+
+The last line is ``speedup_vs_pythae=<ours / pythae images per second>`` for the paper's architecture (width 1),
+step row, fp32 both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from common import DATA_DIR, TrainStep, alternate, format_table, machine_lines, setup_device, train_images
+
+from latentprior.config import load_config
+from latentprior.nets import ConvDecoder, ConvEncoder
+
+try:
+    from pythae.data.datasets import BaseDataset, DatasetOutput
+    from pythae.models import VAE, VAEConfig
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDecoder, BaseEncoder
+    from pythae.trainers import BaseTrainer, BaseTrainerConfig
+    from pythae.trainers.training_callbacks import TrainingCallback
+except ImportError:  # pragma: no cover - depends on the environment
+    print("pythae is not installed; it is a benchmark-only dependency:\n"
+          "  pip install --no-deps pythae==0.1.2 && pip install pydantic imageio\n"
+          "(--no-deps keeps pip from re-resolving the pinned torch)", file=sys.stderr)
+    sys.exit(2)
+
+PAPER, CPU_PRESET = "configs/mnist_vae_normal.yaml", "configs/cpu/mnist_vae_normal.yaml"
+LIKE_PYTHAE = {"objective.lr": 1e-4, "objective.beta": 1.0, "prior.kind": "normal", "train.batch_size": 100}
+
+
+class _Encoder(BaseEncoder):
+    """Our ConvEncoder as pythae's encoder: (B, 2D) features split into mean and log-variance."""
+
+    def __init__(self, net: ConvEncoder, latent_dim: int) -> None:
+        BaseEncoder.__init__(self)
+        self.net, self.latent_dim = net, latent_dim
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        h = self.net(x)
+        return ModelOutput(embedding=h[:, : self.latent_dim], log_covariance=h[:, self.latent_dim:])
+
+
+class _Decoder(BaseDecoder):
+    def __init__(self, net: ConvDecoder) -> None:
+        BaseDecoder.__init__(self)
+        self.net = net
+
+    def forward(self, z: torch.Tensor) -> ModelOutput:
+        return ModelOutput(reconstruction=self.net(z))
+
+
+def pythae_vae(cfg_path: str, device: torch.device) -> VAE:
+    cfg = load_config(Path(__file__).resolve().parents[1] / cfg_path)
+    d, w = cfg.model.latent_dim, cfg.net.width
+    torch.manual_seed(cfg.train.seed)
+    enc = _Encoder(ConvEncoder(1, 28, 2 * d, width=w), d)
+    dec = _Decoder(ConvDecoder(d, 1, 28, width=w, output=cfg.net.output))
+    vae = VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=d, reconstruction_loss="mse"), encoder=enc, decoder=dec)
+    return vae.to(device).train()
+
+
+class PythaeStep:
+    """One pythae optimisation step on the same batches as ours."""
+
+    def __init__(self, cfg_path: str, ours: TrainStep, device: torch.device) -> None:
+        self.model = pythae_vae(cfg_path, device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-4)
+        self.ours, self.i = ours, 0
+        n_ours = sum(p.numel() for p in ours.model.autoencoder_parameters())
+        n_theirs = sum(p.numel() for p in self.model.parameters())
+        assert n_ours == n_theirs, f"different models: {n_ours} vs {n_theirs} parameters"
+
+    def __call__(self) -> None:
+        x = self.ours.data.batch(self.ours.sampler.indices(self.i))
+        self.i += 1
+        out = self.model(DatasetOutput(data=x))
+        self.optimizer.zero_grad()
+        out.loss.backward()
+        self.optimizer.step()
+
+
+def step_rows(label: str, cfg_path: str, data, device, rounds: int, fast: bool, min_total_s: float = 0.0
+              ) -> list[dict]:
+    ours = TrainStep.build(cfg_path, data, device, **LIKE_PYTHAE)
+    cands = {"ours": ours, "pythae": PythaeStep(cfg_path, ours, device)}
+    if fast:
+        cands["ours bf16+cl"] = TrainStep.build(cfg_path, data, device, **LIKE_PYTHAE,
+                                                **{"train.amp": "bf16", "train.channels_last": True})
+    times = alternate(cands, device, rounds, min_total_s=min_total_s)
+    b, rows = ours.batch_size, []
+    for name in [k for k in cands if k != "pythae"]:
+        ratio = statistics.median(p / o for o, p in zip(times[name], times["pythae"], strict=True))
+        rows.append({"row": f"step, {label}", "ours": name, "ours images/s": b / statistics.median(times[name]),
+                     "pythae images/s": b / statistics.median(times["pythae"]), "ours/pythae": ratio,
+                     "rounds": len(times[name])})
+    return rows
+
+
+class _StepClock(TrainingCallback):
+    def __init__(self) -> None:
+        self.stamps: list[float] = []
+
+    def on_train_step_end(self, training_config, **kwargs) -> None:
+        self.stamps.append(time.perf_counter())
+
+
+def _pythae_trainer(images: torch.Tensor, steps: int, device, out: Path) -> float:
+    clock = _StepClock()
+    model = pythae_vae(CPU_PRESET, device)
+    data = BaseDataset(images[: steps * 100].float() / 255, torch.zeros(steps * 100))
+    tc = BaseTrainerConfig(output_dir=str(out), num_epochs=1, per_device_train_batch_size=100, learning_rate=1e-4,
+                           optimizer_cls="Adam", no_cuda=device.type != "cuda", steps_saving=None)
+    for name in list(logging.Logger.manager.loggerDict):  # its module loggers print INFO to stdout themselves
+        if name.startswith("pythae"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    quiet = io.StringIO()
+    with contextlib.redirect_stderr(quiet), contextlib.redirect_stdout(quiet):  # its bars and logs: drawn, not shown
+        BaseTrainer(model, data, training_config=tc, callbacks=[clock]).train()
+    s = clock.stamps
+    return 100 * (len(s) - 11) / (s[-1] - s[10])  # steady state: after 10 steps
+
+
+def _our_trainer(steps: int, device, out: Path) -> float:
+    from latentprior.training import read_metrics, train
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / CPU_PRESET).replace(**LIKE_PYTHAE, **{
+        "data.dir": str(DATA_DIR), "train.log_every": 10, "train.progress": False, "train.device": str(device),
+        "train.checkpoint_every": 10**6})
+    train(cfg, out, max_steps=steps)
+    logs = read_metrics(out)[1:]  # the first window holds the warm-up step
+    return statistics.mean(r["images_per_s"] for r in logs)
+
+
+def trainer_rows(device, rounds: int, steps: int = 40) -> list[dict]:
+    images = train_images("mnist", device)[0].images
+    ours, theirs = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):  # A B A B
+            ours.append(_our_trainer(steps, device, Path(tmp) / f"ours{r}"))
+            theirs.append(_pythae_trainer(images, steps, device, Path(tmp) / f"pythae{r}"))
+    ratio = statistics.median(o / p for o, p in zip(ours, theirs, strict=True))
+    return [{"row": "trainer, CPU preset (width 0.125)", "ours": "train()", "ours images/s": statistics.median(ours),
+             "pythae images/s": statistics.median(theirs), "ours/pythae": ratio, "rounds": rounds}]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, help="torch CPU threads, the same for both (default: torch's)")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="CPU preset only (no paper-width row)")
+    p.add_argument("--no-trainer", action="store_true", help="skip the whole-trainer row")
+    p.add_argument("--no-fast", action="store_true", help="skip the row with our speed options")
+    args = p.parse_args(argv)
+    device = setup_device(args.device, args.threads)
+    data, source = train_images("mnist", device)
+    rows = []
+    if not args.quick:
+        rows += step_rows("paper MNIST (width 1)", PAPER, data, device, args.rounds, not args.no_fast)
+    rows += step_rows("CPU preset (width 0.125)", CPU_PRESET, data, device, args.rounds, not args.no_fast,
+                      min_total_s=10.0)
+    if not args.no_trainer:
+        rows += trainer_rows(device, args.rounds)
+    print("\n".join(machine_lines(device)))
+    print(f"# data: {source}; VAE N(0, I), beta 1, latent 64, batch 100, Adam lr 1e-4; pythae 0.1.2")
+    print(format_table(rows, ["row", "ours", "ours images/s", "pythae images/s", "ours/pythae", "rounds"]))
+    main_row = next(r for r in rows if r["ours"] == "ours")
+    print(f"# speedup line: {main_row['row']}, fp32 both")
+    print(f"speedup_vs_pythae={main_row['ours/pythae']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

