@@ -68,10 +68,10 @@ def alternate(candidates: dict[str, Callable[[], object]], device: torch.device,
               target_s: float = 0.5, min_total_s: float = 0.0) -> dict[str, list[float]]:
     """Seconds per call of each candidate in each round, timed A B A B ... after one warm-up call each.
 
-    A round times ``steps`` consecutive calls of one candidate, ``steps`` chosen from the warm-up so a round
-    lasts about ``target_s`` (at least one call); at least ``rounds`` rounds, more until each candidate has
-    been timed for about ``min_total_s``. Short rounds, many of them: the load of a shared machine changes
-    within seconds, and paired per-round ratios cancel what the neighbours of a round share.
+    In a round each candidate runs ``steps`` consecutive calls, its own ``steps`` chosen from its warm-up so
+    its turn lasts about ``target_s`` (at least one call). At least ``rounds`` rounds, more until a round's
+    longest turn adds up to ``min_total_s``. Short turns, many rounds: the load of a shared machine changes
+    within seconds, and per-round ratios pair candidates measured under the same load.
     """
     first = {}
     for name, fn in candidates.items():
@@ -79,19 +79,19 @@ def alternate(candidates: dict[str, Callable[[], object]], device: torch.device,
         t = time.perf_counter()
         fn()
         sync(device)
-        first[name] = time.perf_counter() - t
-    quickest = max(min(first.values()), 1e-6)
-    steps = max(1, int(target_s / quickest))
-    rounds = max(rounds, math.ceil(min_total_s / (steps * quickest)))
+        first[name] = max(time.perf_counter() - t, 1e-6)
+    steps = {name: max(1, int(target_s / t)) for name, t in first.items()}
+    longest = max(steps[name] * first[name] for name in candidates)
+    rounds = max(rounds, math.ceil(min_total_s / longest))
     out: dict[str, list[float]] = {k: [] for k in candidates}
     for _ in range(rounds):
         for name, fn in candidates.items():
             sync(device)
             t = time.perf_counter()
-            for _ in range(steps):
+            for _ in range(steps[name]):
                 fn()
             sync(device)
-            out[name].append((time.perf_counter() - t) / steps)
+            out[name].append((time.perf_counter() - t) / steps[name])
     return out
 
 
