@@ -66,7 +66,7 @@ def count_flops(fn: Callable[[], object]) -> int:
 
 def alternate(candidates: dict[str, Callable[[], object]], device: torch.device, rounds: int = 2,
               target_s: float = 0.5, min_total_s: float = 0.0) -> dict[str, list[float]]:
-    """Seconds per call of each candidate in each round, timed A B A B ... after one warm-up call each.
+    """Seconds per call of each candidate in each round, timed A B B A A B ... after one warm-up call each.
 
     In a round each candidate runs ``steps`` consecutive calls, its own ``steps`` chosen from its warm-up so
     its turn lasts about ``target_s`` (at least one call). At least ``rounds`` rounds, more until a round's
@@ -84,8 +84,11 @@ def alternate(candidates: dict[str, Callable[[], object]], device: torch.device,
     longest = max(steps[name] * first[name] for name in candidates)
     rounds = max(rounds, math.ceil(min_total_s / longest))
     out: dict[str, list[float]] = {k: [] for k in candidates}
-    for _ in range(rounds):
-        for name, fn in candidates.items():
+    order = list(candidates.items())
+    for r in range(rounds):
+        # A B, then B A: a candidate's place in the round (what ran just before it, the allocator's state,
+        # the clock) biases it by a percent or two here; reversing every other round cancels that.
+        for name, fn in order if r % 2 == 0 else order[::-1]:
             sync(device)
             t = time.perf_counter()
             for _ in range(steps[name]):

@@ -164,9 +164,11 @@ def trainer_rows(device, rounds: int, steps: int = 40) -> list[dict]:
     images = train_images("mnist", device)[0].images
     ours, theirs = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(rounds):  # A B A B
-            ours.append(_our_trainer(steps, device, Path(tmp) / f"ours{r}"))
-            theirs.append(_pythae_trainer(images, steps, device, Path(tmp) / f"pythae{r}"))
+        for r in range(rounds):  # A B, B A, ... (see common.alternate)
+            runs = [lambda r=r: ours.append(_our_trainer(steps, device, Path(tmp) / f"ours{r}")),
+                    lambda r=r: theirs.append(_pythae_trainer(images, steps, device, Path(tmp) / f"pythae{r}"))]
+            for run in runs if r % 2 == 0 else runs[::-1]:
+                run()
     ratio = statistics.median(o / p for o, p in zip(ours, theirs, strict=True))
     return [{"row": "trainer, CPU preset (width 0.125)", "ours": "train()", "ours images/s": statistics.median(ours),
              "pythae images/s": statistics.median(theirs), "ours/pythae": ratio, "rounds": rounds}]
