@@ -49,3 +49,17 @@ def test_overrides_are_typed():
         apply_overrides(Config(), ["objective.beta"])
     with pytest.raises(ConfigError, match="expected a number"):
         apply_overrides(Config(), ["objective.beta=high"])
+
+
+def test_exponent_floats_without_a_dot_are_numbers_in_overrides_and_yaml(tmp_path):
+    # PyYAML (YAML 1.1) reads "2e-4" as a string; a learning rate written that way must still be 0.0002.
+    preset = Path(__file__).resolve().parents[1] / "configs/cpu/mnist_aae_adv.yaml"
+    cfg = apply_overrides(load_config(preset), ["objective.prior_lr=2e-4", "objective.lr=1E-3"])
+    assert cfg.objective.prior_lr == pytest.approx(2e-4) and cfg.objective.lr == pytest.approx(1e-3)
+    path = tmp_path / "c.yaml"
+    path.write_text("objective: {lr: 5e-5}\n")
+    assert load_config(path).objective.lr == pytest.approx(5e-5)
+    with pytest.raises(ConfigError, match="expected a number"):
+        apply_overrides(cfg, ["objective.lr=fast"])
+    with pytest.raises(ConfigError, match="expected an integer"):
+        apply_overrides(cfg, ["train.batch_size=1e2"])  # an exponent is never silently an integer

@@ -205,6 +205,16 @@ def test_kid_near_zero_for_one_distribution_and_positive_otherwise():
     assert kid(a, b, subsets=5, subset_size=100, seed=3) == kid(a, b, subsets=5, subset_size=100, seed=3)
 
 
+def test_kid_whole_sets_give_one_exact_estimate_not_a_fake_spread():
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((50, 8)), rng.standard_normal((50, 8)) + 0.3
+    out = kid(a, b, subsets=100, subset_size=1000)  # capped at 50 = both sets: every subset is the same
+    assert out["subsets"] == 1 and out["std"] is None and out["subset_size"] == 50
+    assert out["value"] == pytest.approx(_direct_mmd2(a, b), rel=1e-10)
+    part = kid(a, b, subsets=10, subset_size=40)  # a real subsample still reports its spread
+    assert part["subsets"] == 10 and part["std"] > 0
+
+
 # -------------------------------------------------------------------------------------------------- IW-NLL
 
 
@@ -445,6 +455,18 @@ def test_cli_eval_prints_one_json_line(stub_run, capsys):
     out = json.loads(lines[0])
     assert set(out) == {"fid", "pr"} and out["fid"]["protocol"]["n"] == 60
     assert (stub_run / "eval" / "fid.json").is_file() and (stub_run / "eval" / "pr.json").is_file()
+
+
+def test_cli_eval_user_errors_are_one_line_not_tracebacks(stub_run, capsys):
+    from latentprior.cli import main
+
+    assert main(["eval", str(stub_run), "--metrics", "fid,bogus"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown metric(s) ['bogus']") and "Traceback" not in err
+    assert main(["eval", str(stub_run), "--metrics", "is"]) == 2  # no logits network: refused, never substituted
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "logits" in err
+    assert not (stub_run / "eval").exists()
 
 
 # --------------------------------------------------------------------------------------- Inception network

@@ -10,13 +10,13 @@ from latentprior.models import build_model
 from latentprior.objectives import build_objective, run_updates
 
 
-def _cfg(kind="vae", prior="realnvp", beta=0.0, learn_gamma=False, encoder="gaussian", loss="paper"):
+def _cfg(kind="vae", prior="realnvp", beta=0.0, learn_gamma=False, encoder="gaussian", loss="paper", r1=0.0):
     return config_from_dict({
         "data": {"name": "digits"},
         "net": {"width": 0.03125},
         "prior": {"kind": prior, "layers": 2, "hidden": 16, "disc_layers": 1, "disc_hidden": 16},
         "model": {"latent_dim": 4, "learn_gamma": learn_gamma, "encoder": encoder},
-        "objective": {"kind": kind, "beta": beta, "adversarial_loss": loss},
+        "objective": {"kind": kind, "beta": beta, "adversarial_loss": loss, "r1_penalty": r1},
     })
 
 
@@ -122,6 +122,31 @@ def test_aae_update_boundaries(loss):
     assert all(g is None for g in _grads(ups["discriminator"].loss, ae + pr))
     assert all(g is not None for g in _grads(ups["prior"].loss, pr))
     assert all(g is not None for g in _grads(ups["discriminator"].loss, disc))
+
+
+def test_aae_r1_penalty_is_the_gradient_norm_at_codes_and_trains_only_d():
+    model, obj, x = _setup(kind="aae", prior="adversarial", beta=0.0, loss="nonsaturating", r1=3.0)
+    _randomise(model.discriminator, seed=4)
+    ups = _updates(obj, x, seed=5)
+    disc = ups["discriminator"]
+    ae, pr, dp = model.autoencoder_parameters(), model.prior_parameters(), model.discriminator_parameters()
+    assert all(g is None for g in _grads(disc.loss, ae + pr))  # the penalty reaches neither θ nor φ
+    # Recompute the penalty from the same codes: the loss is the plain g-loss plus r1/2·E|∇_z logit|².
+    torch.manual_seed(5)
+    model.train()
+    z_q = model.posterior_sample(*model.encode(x)).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model.discriminator(z_q).sum(), z_q)
+    expected = grad.pow(2).sum(1).mean()
+    torch.testing.assert_close(disc.metrics["r1_grad_sq"], expected, rtol=1e-10, atol=0)
+    plain = _setup(kind="aae", prior="adversarial", beta=0.0, loss="nonsaturating")[1]
+    plain.model.load_state_dict(model.state_dict())
+    torch.testing.assert_close(disc.loss - _updates(plain, x, seed=5)["discriminator"].loss, 1.5 * expected,
+                               rtol=1e-10, atol=0)
+    # ...and it changes D's gradient (a penalty that never reached D would not).
+    g_pen = torch.cat([g.flatten() for g in _grads(disc.loss, dp)])
+    g_plain = torch.cat([g.flatten() for g in _grads(_updates(plain, x, seed=5)["discriminator"].loss,
+                                                     plain.model.discriminator_parameters())])
+    assert not torch.allclose(g_pen, g_plain, rtol=0, atol=1e-8)
 
 
 def test_aae_beta_positive_encoder_sees_discriminator():

@@ -118,6 +118,23 @@ def test_cli_train_resume_sample_interpolate(tmp_path, capsys):
     assert "choose one of ['normal', 'realnvp', 'adversarial']" in capsys.readouterr().err
 
 
+def test_cli_aae_run_samples_through_its_mlp_and_refuses_base_space(tmp_path, capsys):
+    out = tmp_path / "aae"
+    sets = ["prior.kind=adversarial", "prior.layers=1", "prior.hidden=16", "prior.disc_layers=1",
+            "prior.disc_hidden=16", "objective.kind=aae", "objective.adversarial_loss=nonsaturating",
+            "objective.r1_penalty=1",
+            "net.width=0.0625", "train.progress=false"]
+    assert cli.main(["train", str(ROOT / "configs" / "default.yaml"), "--out", str(out), "--max-steps", "3",
+                     *[a for s in sets for a in ("--set", s)]]) == 0
+    capsys.readouterr()
+    assert cli.main(["sample", str(out), "--n", "9", "--out", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cli.main(["interpolate", str(out), "--out", str(tmp_path / "b.png"), "--space", "base"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: space='base' needs a flow prior") and "Traceback" not in err
+    assert not (tmp_path / "b.png").exists()
+
+
 def test_train_prior_extends_a_finished_run(tmp_path, capsys):
     run = tmp_path / "run"
     train(_cfg(epochs=0.4, prior_epochs=0), run)  # 6 joint steps

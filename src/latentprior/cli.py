@@ -166,7 +166,10 @@ def _cmd_interpolate(args: argparse.Namespace) -> dict:
     idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(args.seed))[: 2 * args.pairs]
     x = test.batch(idx).to(dev)
     xa, xb = x[: args.pairs], x[args.pairs:]
-    path = interpolate(model, xa, xb, steps=args.steps, space=args.space, method=args.method)  # (P, T, C, H, W)
+    try:
+        path = interpolate(model, xa, xb, steps=args.steps, space=args.space, method=args.method)  # (P, T, C, H, W)
+    except ValueError as e:  # e.g. --space base on a prior without a base space (the adversarial prior)
+        raise UsageError(str(e)) from e
     # Each row: the real image a, the decoded path, the real image b (Fig. 4 layout).
     rows = torch.cat([xa[:, None].cpu(), path.cpu(), xb[:, None].cpu()], dim=1)
     out = save_image_grid(rows.flatten(0, 1), args.out, nrow=args.steps + 2, scale=args.scale)
@@ -187,6 +190,30 @@ COMMANDS = {"train": _cmd_train, "resume": _cmd_resume, "train-prior": _cmd_trai
             "interpolate": _cmd_interpolate, "eval": _cmd_eval}
 
 
+class UsageError(Exception):
+    """A command asked for something its run cannot do; reported as one line, exit status 2."""
+
+
+def _evaluation_errors(command: str) -> tuple[type[BaseException], ...]:
+    """The evaluation failures that are the user's to fix (missing weights, an unavailable metric, a metric name).
+
+    Imported only when an error happened in ``eval``, so other commands never load the evaluation stack.
+    """
+    if command != "eval":
+        return ()
+    from latentprior.evaluation import (
+        InceptionScoreUnavailable,
+        InceptionWeightsError,
+        NLLUnavailable,
+        UnknownMetricError,
+        WeightsNotFound,
+    )
+    from latentprior.priors.base import ImplicitPriorError
+
+    return (InceptionScoreUnavailable, InceptionWeightsError, NLLUnavailable, UnknownMetricError, WeightsNotFound,
+            ImplicitPriorError)
+
+
 def main(argv: list[str] | None = None) -> int:
     from latentprior.config import ConfigError
     from latentprior.data import DataError
@@ -203,7 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         ctx = init_from_env()  # a no-op unless torchrun set WORLD_SIZE > 1
     try:
         result = handler(args)
-    except (ConfigError, DataError, CheckpointError, NonFiniteLossError) as e:
+    except (ConfigError, DataError, CheckpointError, NonFiniteLossError, UsageError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        if not isinstance(e, _evaluation_errors(args.command)):
+            raise
         print(f"error: {e}", file=sys.stderr)
         return 2
     finally:

@@ -8,6 +8,7 @@ to a default.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -107,9 +108,13 @@ class ObjectiveConfig:
     disc_lr: float | None = None  # None: same as lr
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
+    # aae: R1 penalty (Mescheder et al. 2018) on the discriminator's gradient at encoded codes, r1/2·E_q|∇D|².
+    # 0 is the paper's game; > 0 keeps D smooth where q(z) lies, so the prior's gradient stays informative.
+    r1_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.beta >= 0, f"objective.beta must be in [0, inf), got {self.beta}")
+        _check(self.r1_penalty >= 0, f"objective.r1_penalty must be in [0, inf), got {self.r1_penalty}")
         for k in ("lr", "prior_lr", "disc_lr"):
             v = getattr(self, k)
             _check(v is None or v > 0, f"objective.{k} must be > 0, got {v}")
@@ -177,6 +182,9 @@ class Config:
 # --------------------------------------------------------------------------- (de)serialisation
 
 
+_EXPONENT_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against the annotation ``tp`` and convert ints to floats where a float is wanted."""
     origin = typing.get_origin(tp)
@@ -205,6 +213,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         _check(isinstance(value, int) and not isinstance(value, bool), f"{key}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+            # YAML 1.1 (PyYAML) reads "2e-4" and "1E5" as strings: a float without a dot is still a float here.
+            return float(value)
         _check(isinstance(value, int | float) and not isinstance(value, bool),
                f"{key}: expected a number, got {value!r}")
         return float(value)

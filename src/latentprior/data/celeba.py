@@ -26,8 +26,10 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from latentprior.atomic import atomic_path
+
 from .dataset import ImageDataset
-from .files import DataError, atomic_path, require_file
+from .files import DataError, require_file
 
 __all__ = ["CELEBA_MD5", "CELEBA_SPLITS", "load_celeba", "read_attributes", "read_partition"]
 

@@ -15,7 +15,9 @@ import urllib.request
 import uuid
 from pathlib import Path, PurePosixPath
 
-from .files import DataError, atomic_path, md5sum
+from latentprior.atomic import atomic_path
+
+from .files import DataError, md5sum
 
 __all__ = ["download_file", "extract_tar"]
 

@@ -1,4 +1,4 @@
-"""Locating, checksumming and atomically writing dataset files.
+"""Locating and checksumming dataset files (writes go through :func:`latentprior.atomic.atomic_path`).
 
 Every loader goes through :func:`require_file` before it opens a file, so a missing or altered file
 fails the same way for every dataset: a :class:`DataError` that names the file, where it was expected,
@@ -7,18 +7,14 @@ its official md5 and where to obtain it.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
     "DATA_DIR_ENV",
     "DataError",
-    "atomic_path",
     "md5sum",
     "require_file",
     "resolve_data_dir",
@@ -111,21 +107,3 @@ def require_file(
                 + "or pass verify=False (CLI: --no-verify) to use it anyway"
             )
     return path
-
-
-@contextlib.contextmanager
-def atomic_path(dest: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``dest``; on success it replaces ``dest``, on any error it is removed.
-
-    The temporary file lives in the same folder so :func:`os.replace` is an atomic rename: a reader sees
-    either the old file or the complete new one, never a half-written one.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # A fresh unique name rather than mkstemp: the writer creates the file, so it gets the usual
-    # umask permissions instead of mkstemp's 0600.
-    tmp_path = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
-    try:
-        yield tmp_path
-        os.replace(tmp_path, dest)
-    finally:
-        tmp_path.unlink(missing_ok=True)

@@ -24,7 +24,7 @@ from .kid import kid, mmd2_unbiased, polynomial_kernel
 from .lpips import LPIPS, WEIGHTS_DIR_ENV, VGGFeatureDistance, WeightsNotFound, trunk_weights_path
 from .nll import NLLUnavailable, iw_log_likelihood
 from .precision_recall import knn_radii, manifold_coverage, precision_recall
-from .runner import KNOWN_METRICS, evaluate_run
+from .runner import KNOWN_METRICS, UnknownMetricError, evaluate_run
 from .statistics import FeatureStatistics, StreamingMoments, feature_statistics, iterate_features
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "InceptionWeightsError",
     "NLLUnavailable",
     "StreamingMoments",
+    "UnknownMetricError",
     "VGGFeatureDistance",
     "WeightsNotFound",
     "cache_key_digest",

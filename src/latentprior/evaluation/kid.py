@@ -47,18 +47,24 @@ def kid(
 ) -> dict[str, float]:
     """KID between features ``real`` (N, D) and ``fake`` (M, D): ``{"value": mean, "std": std, ...}``.
 
-    ``subset_size`` is capped at min(N, M) (and the cap reported as ``subset_size``). Deterministic given
-    ``seed``.
+    ``subset_size`` is capped at min(N, M) (and the cap reported as ``subset_size``). When the cap takes the whole
+    of both sets, the one exact estimate is returned with ``subsets: 1`` and ``std: None`` (no spread to report).
+    Deterministic given ``seed``.
     """
     r = torch.as_tensor(np.asarray(real) if not isinstance(real, Tensor) else real).detach().to("cpu", dtype)
     f = torch.as_tensor(np.asarray(fake) if not isinstance(fake, Tensor) else fake).detach().to("cpu", dtype)
     if r.ndim != 2 or f.ndim != 2 or r.shape[1] != f.shape[1]:
         raise ValueError(f"expected (N, D) and (M, D) features, got {tuple(r.shape)} and {tuple(f.shape)}")
     m = min(subset_size, r.shape[0], f.shape[0])
+    if m == r.shape[0] == f.shape[0]:
+        # Every "subset" would be the whole of both sets (MMD² is permutation-invariant): one estimate is the
+        # exact answer, and repeating it would only report a misleading std of 0.
+        subsets = 1
     rng = np.random.default_rng(seed)
     vals = np.empty(subsets)
     for i in range(subsets):
         ir = torch.from_numpy(rng.choice(r.shape[0], m, replace=False))
         jf = torch.from_numpy(rng.choice(f.shape[0], m, replace=False))
         vals[i] = mmd2_unbiased(r[ir], f[jf])
-    return {"value": float(vals.mean()), "std": float(vals.std()), "subsets": subsets, "subset_size": m}
+    std = float(vals.std()) if subsets > 1 else None
+    return {"value": float(vals.mean()), "std": std, "subsets": subsets, "subset_size": m}

@@ -35,7 +35,7 @@ from .nll import NLLUnavailable, check_nll_supported, iw_log_likelihood
 from .precision_recall import precision_recall
 from .statistics import FeatureStatistics, StreamingMoments, iterate_features
 
-__all__ = ["KNOWN_METRICS", "SAMPLE_CHUNK", "evaluate_run", "make_feature_extractor"]
+__all__ = ["KNOWN_METRICS", "SAMPLE_CHUNK", "UnknownMetricError", "evaluate_run", "make_feature_extractor"]
 
 KNOWN_METRICS = ("fid", "pr", "kid", "nll", "is")
 FEATURE_METRICS = ("fid", "pr", "kid")
@@ -92,11 +92,15 @@ def _write(run_dir: Path, metric: str, record: dict) -> None:
     atomic_write_bytes(run_dir / "eval" / f"{metric}.json", data)
 
 
+class UnknownMetricError(ValueError):
+    """A metric name that :func:`evaluate_run` does not know."""
+
+
 def _check_metrics(metrics: list[str], logits_net) -> list[str]:
     metrics = list(dict.fromkeys(m.strip().lower() for m in metrics if m.strip()))
     unknown = [m for m in metrics if m not in KNOWN_METRICS]
     if unknown or not metrics:
-        raise ValueError(f"unknown metric(s) {unknown or metrics}; known: {', '.join(KNOWN_METRICS)}")
+        raise UnknownMetricError(f"unknown metric(s) {unknown or metrics}; known: {', '.join(KNOWN_METRICS)}")
     if "is" in metrics and logits_net is None:
         raise InceptionScoreUnavailable(UNAVAILABLE_MESSAGE)
     return metrics

@@ -59,10 +59,9 @@ def _limits(*arrays: np.ndarray, q: float = 0.5) -> tuple[tuple[float, float], t
 def plot_latent2d(points: dict[str, np.ndarray], labels: np.ndarray | None, out: str | Path,
                   title: str = "") -> Path:
     """Draw the four panels of Fig. 2 into a PNG at ``out``."""
-    import matplotlib
+    from latentprior.reports.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 4, figsize=(17, 4.6))
     s = 2.0 if len(points["z"]) > 3000 else 5.0
@@ -89,11 +88,7 @@ def plot_latent2d(points: dict[str, np.ndarray], labels: np.ndarray | None, out:
         cb.set_label("class")
     if title:
         fig.suptitle(title, fontsize=10)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=120)
 
 
 def latent2d_figure(run_dir: str | Path, out: str | Path | None = None, *, n: int = 5000, split: str = "test",

@@ -8,7 +8,8 @@ D_ω(z) is the probability that z was drawn from the prior (here computed from l
 
 each maximised in turn. ``adversarial_loss: nonsaturating`` swaps the two generator-side terms for the
 usual non-saturating forms (β log D(z) in F and log(1 − D(z)) in f), which have the same fixed points but
-do not vanish when D is confident.
+do not vanish when D is confident. ``r1_penalty`` > 0 adds r1/2·E_q|∇_z D|² to the discriminator's loss
+(R1, Mescheder et al. 2018), a standard stabiliser of this game that the paper does not use.
 """
 
 from __future__ import annotations
@@ -68,7 +69,15 @@ class AAEBilevel(Objective):
                 z_p = m.prior.sample(n)
 
         # The discriminator sees both sets as data: detached, so g reaches neither θ nor φ.
-        logits_p, logits_q = m.discriminator(z_p), m.discriminator(z_q.detach())
+        r1 = self.cfg.r1_penalty
+        z_q = z_q.detach().requires_grad_(r1 > 0)
+        logits_p, logits_q = m.discriminator(z_p), m.discriminator(z_q)
         gval = _log_d(logits_p) + _log_1m_d(logits_q)
-        yield self.update("discriminator", -gval.mean(), d_prior=torch.sigmoid(logits_p).mean(),
-                          d_encoded=torch.sigmoid(logits_q).mean())
+        loss, metrics = -gval.mean(), {}
+        if r1 > 0:
+            # R1: the encoded codes play the data's role; a graph through the gradient so the penalty trains D.
+            (grad,) = torch.autograd.grad(logits_q.sum(), z_q, create_graph=True)  # (B, D)
+            grad_sq = grad.pow(2).sum(1).mean()
+            loss, metrics = loss + 0.5 * r1 * grad_sq, {"r1_grad_sq": grad_sq}
+        yield self.update("discriminator", loss, d_prior=torch.sigmoid(logits_p).mean(),
+                          d_encoded=torch.sigmoid(logits_q).mean(), **metrics)

@@ -65,11 +65,15 @@ class Prior(nn.Module):
         return torch.get_default_dtype()
 
     def base_noise(self, n: int, dim: int, generator: torch.Generator | None = None) -> Tensor:
-        """Standard-normal noise (n, dim) on this prior's device and dtype, from ``generator`` if given."""
+        """Standard-normal noise (n, dim) on this prior's device and dtype, from ``generator`` if given.
+
+        A generator draws on its own device (a CPU generator gives the same draws whatever the prior's device);
+        comparing devices instead would mistake ``cuda`` for a different device than ``cuda:0``.
+        """
         device = self._device()
-        if generator is not None and generator.device != device:
-            return torch.randn(n, dim, generator=generator, dtype=self._dtype()).to(device)
-        return torch.randn(n, dim, generator=generator, device=device, dtype=self._dtype())
+        if generator is None:
+            return torch.randn(n, dim, device=device, dtype=self._dtype())
+        return torch.randn(n, dim, generator=generator, device=generator.device, dtype=self._dtype()).to(device)
 
 
 class Transform(nn.Module):

@@ -8,15 +8,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_metric_vs", "plot_vs_beta", "plot_vs_latent_dim"]
+__all__ = ["plot_metric_vs", "plot_vs_beta", "plot_vs_latent_dim", "pyplot", "save_figure"]
 
 _NAMES = {"beta": "β", "latent_dim": "dim"}
 
 
-def _plt():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend, imported only when a figure is drawn."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never a window
@@ -29,6 +31,15 @@ def _distinct(rows: list[dict[str, Any]], key: str) -> list[Any]:
     return sorted({r[key] for r in rows if r.get(key) is not None})
 
 
+def save_figure(fig, out: str | Path, dpi: int = 110) -> Path:
+    """Write a matplotlib figure as PNG (parent folders made), close it, return the path."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi, bbox_inches="tight")
+    pyplot().close(fig)
+    return out
+
+
 def plot_metric_vs(rows: list[dict[str, Any]], x: str, metric: str, out: str | Path, *, line_keys: tuple[str, ...],
                    title: str = "", categorical: bool = True, xlabel: str | None = None) -> Path | None:
     """One line per distinct ``line_keys`` value, x = ``rows[x]``, y = ``<metric>_mean`` ± ``<metric>_std``.
@@ -38,7 +49,7 @@ def plot_metric_vs(rows: list[dict[str, Any]], x: str, metric: str, out: str | P
     rows = [r for r in rows if not math.isnan(r.get(f"{metric}_mean", math.nan))]
     if not rows:
         return None
-    plt = _plt()
+    plt = pyplot()
     xs = _distinct(rows, x)
     pos = {v: i for i, v in enumerate(xs)} if categorical else {v: v for v in xs}
     lines: dict[tuple, list[dict[str, Any]]] = {}
@@ -69,39 +80,37 @@ def plot_metric_vs(rows: list[dict[str, Any]], x: str, metric: str, out: str | P
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=110)
 
 
 def plot_vs_beta(rows: list[dict[str, Any]], out_dir: str | Path, metric: str = "fid") -> list[Path]:
     """``<metric>_vs_beta_<dataset>.png`` for each dataset whose runs vary β."""
-    paths = []
-    for ds in _distinct(rows, "dataset"):
-        sub = [r for r in rows if r["dataset"] == ds]
-        if len(_distinct(sub, "beta")) < 2:
-            continue
+
+    def lines(sub: list[dict[str, Any]]) -> tuple[str, ...]:
         # Several latent sizes in one dataset (a Fig. 5 sweep): keep them apart as separate lines.
-        keys = ("model", "latent_dim") if len(_distinct(sub, "latent_dim")) > 1 else ("model",)
-        p = plot_metric_vs(sub, "beta", metric, Path(out_dir) / f"{metric}_vs_beta_{ds}.png", line_keys=keys,
-                           title=f"{ds}: {metric.upper()} vs β (x not to scale)", xlabel="β")
-        if p:
-            paths.append(p)
-    return paths
+        return ("model", "latent_dim") if len(_distinct(sub, "latent_dim")) > 1 else ("model",)
+
+    return _per_dataset(rows, out_dir, metric, "beta", lines, categorical=True, xlabel="β",
+                        title="{ds}: {m} vs β (x not to scale)")
 
 
 def plot_vs_latent_dim(rows: list[dict[str, Any]], out_dir: str | Path, metric: str = "fid") -> list[Path]:
     """``<metric>_vs_latent_dim_<dataset>.png`` for each dataset whose runs vary the latent dimension."""
+    return _per_dataset(rows, out_dir, metric, "latent_dim", lambda sub: ("model", "beta"), categorical=False,
+                        xlabel="latent dimension", title="{ds}: {m} vs latent dimension")
+
+
+def _per_dataset(rows: list[dict[str, Any]], out_dir: str | Path, metric: str, x: str,
+                 line_keys: Callable[[list[dict[str, Any]]], tuple[str, ...]], *, categorical: bool, xlabel: str,
+                 title: str) -> list[Path]:
+    """One :func:`plot_metric_vs` figure per dataset whose runs take at least two values of ``x``."""
     paths = []
     for ds in _distinct(rows, "dataset"):
         sub = [r for r in rows if r["dataset"] == ds]
-        if len(_distinct(sub, "latent_dim")) < 2:
+        if len(_distinct(sub, x)) < 2:
             continue
-        p = plot_metric_vs(sub, "latent_dim", metric, Path(out_dir) / f"{metric}_vs_latent_dim_{ds}.png",
-                           line_keys=("model", "beta"), categorical=False, xlabel="latent dimension",
-                           title=f"{ds}: {metric.upper()} vs latent dimension")
+        p = plot_metric_vs(sub, x, metric, Path(out_dir) / f"{metric}_vs_{x}_{ds}.png", line_keys=line_keys(sub),
+                           categorical=categorical, xlabel=xlabel, title=title.format(ds=ds, m=metric.upper()))
         if p:
             paths.append(p)
     return paths
