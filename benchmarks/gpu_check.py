@@ -91,15 +91,15 @@ def fid_from_samples(path: Path, data_dir: str, batch_size: int = 50) -> float:
     """FID of saved uint8 samples against the first len(samples) MNIST test images (evaluate_run's protocol)."""
     from latentprior.data import load_dataset
     from latentprior.evaluation import InceptionFeatureExtractor, feature_statistics, fid_from_statistics
+    from latentprior.evaluation.runner import reference_statistics
 
     fake = torch.load(path, weights_only=True)
     real = load_dataset("mnist", "test", data_dir).images[: len(fake)]
     ext = InceptionFeatureExtractor(fast=True)
-
-    def stats(images):
-        return feature_statistics(ext(images[i:i + batch_size]) for i in range(0, len(images), batch_size))
-
-    return fid_from_statistics(stats(real), stats(fake))
+    # The test split's statistics come from the same cache `latentprior eval` fills (same key, same numbers).
+    real_stats, _ = reference_statistics(real, ext, dataset="mnist", split="test", batch_size=batch_size)
+    fake_stats = feature_statistics(ext(fake[i:i + batch_size]) for i in range(0, len(fake), batch_size))
+    return fid_from_statistics(real_stats, fake_stats)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,8 @@ from .nll import NLLUnavailable, check_nll_supported, iw_log_likelihood
 from .precision_recall import precision_recall
 from .statistics import FeatureStatistics, StreamingMoments, iterate_features
 
-__all__ = ["KNOWN_METRICS", "SAMPLE_CHUNK", "UnknownMetricError", "evaluate_run", "make_feature_extractor"]
+__all__ = ["KNOWN_METRICS", "SAMPLE_CHUNK", "UnknownMetricError", "evaluate_run", "make_feature_extractor",
+           "reference_statistics"]
 
 KNOWN_METRICS = ("fid", "pr", "kid", "nll", "is")
 FEATURE_METRICS = ("fid", "pr", "kid")
@@ -63,6 +64,20 @@ def _model_images(model, n: int, seed: int, batch_size: int) -> Iterator[Tensor]
             pending, have = ([rest] if rest.shape[0] else []), rest.shape[0]
     if have:
         yield torch.cat(pending)
+
+
+def reference_statistics(images: Tensor, extractor, *, dataset: str, split: str, cache_dir=None,
+                         batch_size: int = 100, need_features: bool = False,
+                         progress: bool = True) -> tuple[FeatureStatistics, np.ndarray | None]:
+    """Feature statistics (and, with ``need_features``, the raw (N, 2048) features) of reference ``images``
+    (N, C, H, W) uint8, from the cache when an entry with the same key exists.
+
+    The key covers everything that changes them: dataset, split, the images' bytes (sha1) and count, and the
+    extractor's protocol (network, weights hash, resize).
+    """
+    data_sha1 = hashlib.sha1(images.contiguous().numpy().tobytes()).hexdigest()
+    key = {"dataset": dataset, "split": split, "data_sha1": data_sha1, "count": images.shape[0]} | extractor.protocol()
+    return _reference(images, extractor, key, FeatureCache(cache_dir), batch_size, need_features, progress)
 
 
 def _reference(images: Tensor, extractor, key: dict, cache: FeatureCache, batch_size: int,
@@ -155,10 +170,10 @@ def evaluate_run(
         t0 = time.perf_counter()
         extractor = make_feature_extractor(dev)
         fproto = extractor.protocol()
-        key = {k: base[k] for k in ("dataset", "split", "data_sha1")} | {"count": n_ref} | fproto
         need_raw = "pr" in wanted or "kid" in wanted
-        ref_stats, ref_feats = _reference(ref_images, extractor, key, FeatureCache(cache_dir), batch_size,
-                                          need_raw, progress)
+        ref_stats, ref_feats = reference_statistics(ref_images, extractor, dataset=cfg.data.name, split="test",
+                                                    cache_dir=cache_dir, batch_size=batch_size,
+                                                    need_features=need_raw, progress=progress)
         moments, kept = StreamingMoments(fproto["feature_dim"]), []
         for f in iterate_features(_model_images(model, n, seed, batch_size), extractor, total=n,
                                   desc="generated features", progress=progress):
