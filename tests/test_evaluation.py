@@ -491,6 +491,15 @@ def test_inception_features_shape_determinism_batching_grayscale(inception):
     f1 = torch.cat([ext(imgs[i:i + 1]) for i in range(4)])
     torch.testing.assert_close(f1, f4, rtol=0, atol=1e-4)  # batch size does not matter
     torch.testing.assert_close(ext(imgs.expand(-1, 3, -1, -1)), f4, rtol=0, atol=1e-4)  # grayscale = repeat
+    import latentprior.evaluation.inception as inception_mod
+
+    saved, inception_mod.CPU_CHUNK = inception_mod.CPU_CHUNK, 3  # 4 images -> CPU chunks of 3 and 1
+    try:
+        chunked = ext(imgs)
+    finally:
+        inception_mod.CPU_CHUNK = saved
+    assert chunked.shape == (4, 2048)
+    torch.testing.assert_close(chunked, f4, rtol=0, atol=1e-4)
     with torch.inference_mode():
         plain = ts(preprocess(imgs))  # the TorchScript forward on explicitly repeated channels
     torch.testing.assert_close(f4, plain, rtol=0, atol=1e-4 * plain.abs().max().item())

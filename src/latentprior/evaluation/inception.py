@@ -148,6 +148,11 @@ def preprocess(images: Tensor, *, quantize: bool = True, keep_gray: bool = False
     return x.contiguous()
 
 
+# Images per forward on the CPU. Measured on 2 cores (benchmarks/fid_throughput.py, idle machine): 15.2 img/s at
+# 25, 14.2 at 50, 12.4 at 100 — larger activations fall out of cache without adding parallelism.
+CPU_CHUNK = 25
+
+
 class InceptionFeatureExtractor(nn.Module):
     """Images -> (B, 2048) float32 pool features of the FID Inception network.
 
@@ -178,6 +183,15 @@ class InceptionFeatureExtractor(nn.Module):
 
     @torch.inference_mode()
     def forward(self, images: Tensor) -> Tensor:
-        """images (B, C, H, W) uint8 or float in [0, 1], C in {1, 3} -> features (B, 2048) float32, CPU."""
+        """images (B, C, H, W) uint8 or float in [0, 1], C in {1, 3} -> features (B, 2048) float32, CPU.
+
+        On the CPU the batch runs in chunks of :data:`CPU_CHUNK` whatever B is: the callers' batch size then
+        never costs speed (features do not depend on it; see the tests).
+        """
+        if self.device.type != "cpu" or images.shape[0] <= CPU_CHUNK:
+            return self._features(images)
+        return torch.cat([self._features(images[i:i + CPU_CHUNK]) for i in range(0, images.shape[0], CPU_CHUNK)])
+
+    def _features(self, images: Tensor) -> Tensor:
         x = preprocess(images.to(self.device), quantize=self.quantize, keep_gray=self.fast)
         return self.net(x).float().cpu()
