@@ -111,8 +111,9 @@ def test_cli_train_resume_sample_interpolate(tmp_path, capsys):
     for name in ("s.png", "i.png", "b.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a second `train` into the same directory is refused rather than silently mixed
-    with pytest.raises(SystemExit, match="already holds a run"):
-        cli.main(["train", str(cfg_path), "--out", str(out), *small])
+    capsys.readouterr()
+    assert cli.main(["train", str(cfg_path), "--out", str(out), *small]) == 2
+    assert "already holds a run; use `latentprior resume" in capsys.readouterr().err
     # a bad override names the key and the valid choices
     assert cli.main(["train", str(cfg_path), "--out", str(tmp_path / "x"), "--set", "prior.kind=gaussian"]) == 2
     assert "choose one of ['normal', 'realnvp', 'adversarial']" in capsys.readouterr().err

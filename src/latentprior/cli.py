@@ -22,6 +22,10 @@ from pathlib import Path
 __all__ = ["main", "build_parser"]
 
 
+class UsageError(Exception):
+    """A command asked for something its run cannot do; reported as one line, exit status 2."""
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a run from a YAML config")
     p.add_argument("config", type=Path)
@@ -119,7 +123,7 @@ def _cmd_train(args: argparse.Namespace) -> dict:
         overrides.append(f"train.seed={args.seed}")
     cfg = load_config(args.config, overrides)
     if latest_checkpoint(args.out) is not None:
-        raise SystemExit(f"error: {args.out} already holds a run; use `latentprior resume {args.out}` "
+        raise UsageError(f"{args.out} already holds a run; use `latentprior resume {args.out}` "
                          "or choose another --out")
     return train(cfg, args.out, max_steps=args.max_steps)
 
@@ -188,10 +192,6 @@ _TRAINING_COMMANDS = ("train", "resume", "train-prior")
 
 COMMANDS = {"train": _cmd_train, "resume": _cmd_resume, "train-prior": _cmd_train_prior, "sample": _cmd_sample,
             "interpolate": _cmd_interpolate, "eval": _cmd_eval}
-
-
-class UsageError(Exception):
-    """A command asked for something its run cannot do; reported as one line, exit status 2."""
 
 
 def _evaluation_errors(command: str) -> tuple[type[BaseException], ...]:
