@@ -19,10 +19,12 @@ import json
 import sys
 from pathlib import Path
 
+from latentprior.errors import UserError
+
 __all__ = ["main", "build_parser"]
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """A command asked for something its run cannot do; reported as one line, exit status 2."""
 
 
@@ -170,10 +172,7 @@ def _cmd_interpolate(args: argparse.Namespace) -> dict:
     idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(args.seed))[: 2 * args.pairs]
     x = test.batch(idx).to(dev)
     xa, xb = x[: args.pairs], x[args.pairs:]
-    try:
-        path = interpolate(model, xa, xb, steps=args.steps, space=args.space, method=args.method)  # (P, T, C, H, W)
-    except ValueError as e:  # e.g. --space base on a prior without a base space (the adversarial prior)
-        raise UsageError(str(e)) from e
+    path = interpolate(model, xa, xb, steps=args.steps, space=args.space, method=args.method)  # (P, T, C, H, W)
     # Each row: the real image a, the decoded path, the real image b (Fig. 4 layout).
     rows = torch.cat([xa[:, None].cpu(), path.cpu(), xb[:, None].cpu()], dim=1)
     out = save_image_grid(rows.flatten(0, 1), args.out, nrow=args.steps + 2, scale=args.scale)
@@ -194,31 +193,7 @@ COMMANDS = {"train": _cmd_train, "resume": _cmd_resume, "train-prior": _cmd_trai
             "interpolate": _cmd_interpolate, "eval": _cmd_eval}
 
 
-def _evaluation_errors(command: str) -> tuple[type[BaseException], ...]:
-    """The evaluation failures that are the user's to fix (missing weights, an unavailable metric, a metric name).
-
-    Imported only when an error happened in ``eval``, so other commands never load the evaluation stack.
-    """
-    if command != "eval":
-        return ()
-    from latentprior.evaluation import (
-        InceptionScoreUnavailable,
-        InceptionWeightsError,
-        NLLUnavailable,
-        UnknownMetricError,
-        WeightsNotFound,
-    )
-    from latentprior.priors.base import ImplicitPriorError
-
-    return (InceptionScoreUnavailable, InceptionWeightsError, NLLUnavailable, UnknownMetricError, WeightsNotFound,
-            ImplicitPriorError)
-
-
 def main(argv: list[str] | None = None) -> int:
-    from latentprior.config import ConfigError
-    from latentprior.data import DataError
-    from latentprior.training import CheckpointError, NonFiniteLossError
-
     args = build_parser().parse_args(argv)
     from latentprior.experiments.cli import EXPERIMENT_COMMANDS
 
@@ -230,12 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = init_from_env()  # a no-op unless torchrun set WORLD_SIZE > 1
     try:
         result = handler(args)
-    except (ConfigError, DataError, CheckpointError, NonFiniteLossError, UsageError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:
-        if not isinstance(e, _evaluation_errors(args.command)):
-            raise
+    except UserError as e:  # bad config, missing/corrupt file, a metric the run cannot give (errors.py)
         print(f"error: {e}", file=sys.stderr)
         return 2
     finally:

@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 import yaml
 
+from latentprior.errors import UserError
+
 __all__ = [
     "ConfigError",
     "DataConfig",
@@ -34,7 +36,7 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
+class ConfigError(ValueError, UserError):
     """A configuration key or value is invalid; the message names it and lists valid choices."""
 
 

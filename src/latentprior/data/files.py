@@ -12,6 +12,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from latentprior.errors import UserError
+
 __all__ = [
     "DATA_DIR_ENV",
     "DataError",
@@ -30,7 +32,7 @@ _MD5_CACHE: dict[tuple[str, int, int, bool], str] = {}
 _CHUNK = 1 << 20
 
 
-class DataError(RuntimeError):
+class DataError(RuntimeError, UserError):
     """A dataset file is missing, corrupt, or does not match its official checksum."""
 
 

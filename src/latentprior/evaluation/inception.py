@@ -29,6 +29,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from latentprior.errors import UserError
+
 from .inception_net import FoldedInceptionV3
 
 __all__ = [
@@ -52,7 +54,7 @@ RESIZE_NAME = "tf1-bilinear (align_corners=False, half_pixel_centers=False) to 2
 INPUT_RANGE = (-1.0, 255.0 / 128.0 - 1.0)
 
 
-class InceptionWeightsError(RuntimeError):
+class InceptionWeightsError(RuntimeError, UserError):
     """The Inception TorchScript file is missing or is not the expected file."""
 
 

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from latentprior.errors import UserError
+
 __all__ = ["InceptionScoreUnavailable", "inception_score", "inception_score_from_logits"]
 
 UNAVAILABLE_MESSAGE = (
@@ -27,7 +29,7 @@ UNAVAILABLE_MESSAGE = (
 )
 
 
-class InceptionScoreUnavailable(RuntimeError):
+class InceptionScoreUnavailable(RuntimeError, UserError):
     """No logits network was supplied (see :data:`UNAVAILABLE_MESSAGE`)."""
 
 

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from latentprior.errors import UserError
+
 __all__ = [
     "LPIPS", "TRUNK_FILES", "VGGFeatureDistance", "WEIGHTS_DIR_ENV", "WeightsNotFound", "trunk_weights_path",
 ]
@@ -36,7 +38,7 @@ _SLICES = {"alex": (2, 5, 8, 10, 12), "vgg": (4, 9, 16, 23, 30)}
 _VGG_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
 
-class WeightsNotFound(FileNotFoundError):
+class WeightsNotFound(FileNotFoundError, UserError):
     """A trunk or head weights file is absent."""
 
 

@@ -16,12 +16,14 @@ import math
 import torch
 from torch import Tensor
 
+from latentprior.errors import UserError
+
 __all__ = ["NLLUnavailable", "check_nll_supported", "iw_log_likelihood"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
 
-class NLLUnavailable(ValueError):
+class NLLUnavailable(ValueError, UserError):
     """The model has no tractable q(z|x) or p(z) (deterministic encoder, implicit prior)."""
 
 

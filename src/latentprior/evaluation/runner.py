@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from latentprior.atomic import atomic_write_bytes
+from latentprior.errors import UserError
 
 from .cache import FeatureCache
 from .frechet import fid_from_statistics
@@ -67,26 +68,35 @@ def _model_images(model, n: int, seed: int, batch_size: int) -> Iterator[Tensor]
 
 
 def reference_statistics(images: Tensor, extractor, *, dataset: str, split: str, cache_dir=None,
-                         batch_size: int = 100, need_features: bool = False,
-                         progress: bool = True) -> tuple[FeatureStatistics, np.ndarray | None]:
+                         batch_size: int = 100, need_features: bool = False, progress: bool = True,
+                         data_sha1: str | None = None) -> tuple[FeatureStatistics, np.ndarray | None]:
     """Feature statistics (and, with ``need_features``, the raw (N, 2048) features) of reference ``images``
     (N, C, H, W) uint8, from the cache when an entry with the same key exists.
 
-    The key covers everything that changes them: dataset, split, the images' bytes (sha1) and count, and the
-    extractor's protocol (network, weights hash, resize).
+    The key covers everything that changes them: dataset, split, the images' bytes (sha1, computed here unless
+    the caller already has it) and count, and the extractor's protocol (network, weights hash, resize).
     """
-    data_sha1 = hashlib.sha1(images.contiguous().numpy().tobytes()).hexdigest()
+    if data_sha1 is None:
+        data_sha1 = hashlib.sha1(images.contiguous().numpy().tobytes()).hexdigest()
     key = {"dataset": dataset, "split": split, "data_sha1": data_sha1, "count": images.shape[0]} | extractor.protocol()
-    return _reference(images, extractor, key, FeatureCache(cache_dir), batch_size, need_features, progress)
-
-
-def _reference(images: Tensor, extractor, key: dict, cache: FeatureCache, batch_size: int,
-               need_features: bool, progress: bool) -> tuple[FeatureStatistics, np.ndarray | None]:
-    """Statistics (and, when asked, raw features) of the reference images, from the cache when possible."""
+    cache = FeatureCache(cache_dir)
     stats = cache.load_statistics(key)
     feats = cache.load_features(key) if need_features else None
     if stats is not None and (feats is not None or not need_features):
         return stats, feats
+    moments, kept = StreamingMoments(key["feature_dim"]), []
+    batches = (images[s:s + batch_size] for s in range(0, images.shape[0], batch_size))
+    for f in iterate_features(batches, extractor, total=images.shape[0], desc="reference features",
+                              progress=progress):
+        moments.update(f)
+        if need_features:
+            kept.append(f.numpy())
+    stats = moments.result()
+    cache.save_statistics(key, stats)
+    if need_features:
+        feats = np.concatenate(kept)
+        cache.save_features(key, feats)
+    return stats, feats
     moments, kept = StreamingMoments(key["feature_dim"]), []
     batches = (images[s:s + batch_size] for s in range(0, images.shape[0], batch_size))
     for f in iterate_features(batches, extractor, total=images.shape[0], desc="reference features",
@@ -107,7 +117,7 @@ def _write(run_dir: Path, metric: str, record: dict) -> None:
     atomic_write_bytes(run_dir / "eval" / f"{metric}.json", data)
 
 
-class UnknownMetricError(ValueError):
+class UnknownMetricError(ValueError, UserError):
     """A metric name that :func:`evaluate_run` does not know."""
 
 
@@ -173,7 +183,8 @@ def evaluate_run(
         need_raw = "pr" in wanted or "kid" in wanted
         ref_stats, ref_feats = reference_statistics(ref_images, extractor, dataset=cfg.data.name, split="test",
                                                     cache_dir=cache_dir, batch_size=batch_size,
-                                                    need_features=need_raw, progress=progress)
+                                                    need_features=need_raw, progress=progress,
+                                                    data_sha1=base["data_sha1"])
         moments, kept = StreamingMoments(fproto["feature_dim"]), []
         for f in iterate_features(_model_images(model, n, seed, batch_size), extractor, total=n,
                                   desc="generated features", progress=progress):

@@ -17,10 +17,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from latentprior.errors import UserError
+
 __all__ = ["Prior", "Transform", "ImplicitPriorError"]
 
 
-class ImplicitPriorError(NotImplementedError):
+class ImplicitPriorError(NotImplementedError, UserError):
     """Raised when a density is asked of a prior that only defines a sampler (an adversarial prior)."""
 
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["slerp", "lerp", "interpolate"]
+from latentprior.errors import UserError
+
+__all__ = ["slerp", "lerp", "interpolate", "InterpolationError"]
+
+
+class InterpolationError(ValueError, UserError):
+    """An interpolation the run cannot do (an unknown space or method, ``base`` without a flow prior)."""
 
 
 def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -40,9 +46,9 @@ def interpolate(model, x_a: Tensor, x_b: Tensor, steps: int = 10, space: str = "
     Endpoints are the posterior means. ``space='base'`` needs a flow prior (``prior.to_base``/``from_base``).
     """
     if space not in ("z", "base"):
-        raise ValueError(f"space must be 'z' or 'base', got '{space}'")
+        raise InterpolationError(f"space must be 'z' or 'base', got '{space}'")
     if method not in ("slerp", "lerp"):
-        raise ValueError(f"method must be 'slerp' or 'lerp', got '{method}'")
+        raise InterpolationError(f"method must be 'slerp' or 'lerp', got '{method}'")
     model.eval()
     za, _ = model.encode(x_a)
     zb, _ = model.encode(x_b)
@@ -53,7 +59,7 @@ def interpolate(model, x_a: Tensor, x_b: Tensor, steps: int = 10, space: str = "
     else:
         prior = model.prior
         if not hasattr(prior, "to_base"):
-            raise ValueError(f"space='base' needs a flow prior; this run's prior is {type(prior).__name__}")
+            raise InterpolationError(f"space='base' needs a flow prior; this run's prior is {type(prior).__name__}")
         ua, _ = prior.to_base(za)
         ub, _ = prior.to_base(zb)
         u = fn(ua, ub, t)  # (B, T, D) in Z_0

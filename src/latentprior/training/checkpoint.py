@@ -20,6 +20,7 @@ import torch
 import latentprior
 from latentprior.atomic import atomic_write_bytes
 from latentprior.config import Config, config_from_dict, config_to_dict
+from latentprior.errors import UserError
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "FORMAT"]
 
@@ -27,7 +28,7 @@ FORMAT = "latentprior-checkpoint/1"
 _KEEP = 2  # older checkpoints beyond this many are deleted after a successful write
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(RuntimeError, UserError):
     """A checkpoint is missing, corrupt, or not a latentprior checkpoint."""
 
 

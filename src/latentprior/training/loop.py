@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from latentprior.config import Config, ConfigError, save_config
 from latentprior.data import load_dataset
+from latentprior.errors import UserError
 from latentprior.models import LatentAutoencoder, build_model
 from latentprior.objectives import build_objective, run_updates
 from latentprior.sampling.grid import save_image_grid
@@ -40,7 +41,7 @@ _MUTABLE_TRAIN_KEYS = {"epochs", "prior_epochs", "log_every", "checkpoint_every"
                        "threads", "progress", "compile", "channels_last"}
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(FloatingPointError, UserError):
     """A loss became NaN or inf; the last checkpoint on disk is the last good state."""
 
 
