@@ -97,19 +97,6 @@ def reference_statistics(images: Tensor, extractor, *, dataset: str, split: str,
         feats = np.concatenate(kept)
         cache.save_features(key, feats)
     return stats, feats
-    moments, kept = StreamingMoments(key["feature_dim"]), []
-    batches = (images[s:s + batch_size] for s in range(0, images.shape[0], batch_size))
-    for f in iterate_features(batches, extractor, total=images.shape[0], desc="reference features",
-                              progress=progress):
-        moments.update(f)
-        if need_features:
-            kept.append(f.numpy())
-    stats = moments.result()
-    cache.save_statistics(key, stats)
-    if need_features:
-        feats = np.concatenate(kept)
-        cache.save_features(key, feats)
-    return stats, feats
 
 
 def _write(run_dir: Path, metric: str, record: dict) -> None:
