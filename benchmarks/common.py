@@ -2,8 +2,7 @@
 
 Numbers on a shared machine are noisy, so every comparison is made inside one process: the candidates get the
 same warm-up and are then timed in alternation (A B A B ...), and the load average is printed with the table.
-A training step here is the loop's step (training/loop.py): a batch indexed from the device-resident uint8
-images, converted, laid out (channels_last) and passed to ``run_updates`` with the run's ``StepOptions``.
+A training step here is the loop's step, ``Run.step`` (training/run.py), on a run that writes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,13 +20,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from latentprior.config import Config, load_config
 from latentprior.data import load_dataset
 from latentprior.data.dataset import ImageDataset
-from latentprior.models import build_model
-from latentprior.objectives import build_objective, run_updates
-from latentprior.training.loop import EpochSampler, resolve_device
-from latentprior.training.performance import prepare_batch, prepare_model, step_options
+from latentprior.training.device import resolve_device
+from latentprior.training.run import Run, open_run
 
 __all__ = ["ROOT", "DATA_DIR", "sync", "matmul_probe", "count_flops", "alternate", "PeakMemory", "train_images",
-           "TrainStep", "machine_lines", "format_table", "setup_device"]
+           "open_train_run", "machine_lines", "format_table", "setup_device"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT.parent / "shared" / "data"
@@ -145,36 +141,11 @@ def train_images(name: str, device: torch.device, random_n: int = 10000) -> tupl
         return ImageDataset(images, name=name, split="random").to(device), f"random uint8 {shapes[name]}"
 
 
-@dataclass
-class TrainStep:
-    """One training step of ``cfg``, exactly as the loop runs it; ``step()`` advances through the epochs."""
-
-    cfg: Config
-    model: torch.nn.Module
-    objective: object
-    data: ImageDataset
-    sampler: EpochSampler
-    i: int = 0
-
-    @classmethod
-    def build(cls, cfg: Config | str | Path, data: ImageDataset, device: torch.device, **overrides) -> TrainStep:
-        cfg = load_config(ROOT / cfg) if isinstance(cfg, str | Path) else cfg
-        cfg = cfg.replace(**overrides) if overrides else cfg
-        torch.manual_seed(cfg.train.seed)
-        model = prepare_model(build_model(cfg, data.image_shape).to(device), cfg.train)
-        objective = build_objective(cfg, model)
-        objective.step_options = step_options(cfg.train, device)
-        sampler = EpochSampler(len(data), cfg.train.batch_size, cfg.train.seed, device=device)
-        return cls(cfg, model.train(), objective, data, sampler)
-
-    def __call__(self) -> dict[str, torch.Tensor]:
-        x = prepare_batch(self.data.batch(self.sampler.indices(self.i)), self.cfg.train)
-        self.i += 1
-        return run_updates(self.objective, x)
-
-    @property
-    def batch_size(self) -> int:
-        return self.cfg.train.batch_size
+def open_train_run(cfg: Config | str | Path, data: ImageDataset, device: torch.device, **overrides) -> Run:
+    """The run of ``cfg`` (a path relative to the repository, or a Config) on ``data`` and ``device``, writing
+    nothing: ``run.step()`` is the training loop's step, exactly. Threads stay as the benchmark set them."""
+    cfg = load_config(ROOT / cfg) if isinstance(cfg, str | Path) else cfg
+    return open_run(cfg.replace(**{"train.device": str(device), "train.threads": None, **overrides}), None, data=data)
 
 
 def machine_lines(device: torch.device) -> list[str]:

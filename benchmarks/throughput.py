@@ -3,13 +3,23 @@
     python benchmarks/throughput.py [--device auto] [--threads N] [--variants fp32,bf16+cl] [--quick]
                                     [--rows mnist_flow,...] [--json OUT.json]
     python benchmarks/throughput.py --check-compile      # torch.compile: compile time, speed, loss agreement
+    python benchmarks/throughput.py --gpu-only           # only the GPU table (CUDA)
 
 Each training row is one step of the loop (all updates of the objective) for a config, per variant of the
 speed options (``cl`` channels_last, ``bf16``/``fp16`` autocast, ``compile``), the variants of a row timed
 in alternation. FLOPs are counted by ``torch.utils.flop_counter`` over one full step (matmuls and
-convolutions, forward and backward); utilisation is achieved FLOP/s over the FLOP/s of a large ``torch.mm``
-(fp32; bf16 for bf16 rows) timed in the same alternation as the row, so both see the same threads and the
-same load. The last line is ``utilisation=<fraction>`` for the paper's MNIST VAE + flow prior, first variant.
+convolutions, forward and backward) of an uncompiled twin. The twin has no R1 penalty (the AAE preset's
+``torch.autograd.grad`` cannot run under the counter's module hooks), so AAE rows' FLOPs and utilisation are
+lower bounds: by 0.6% on cpu_mnist_aae, counted once without the hooks (the penalty's double backward runs
+through the small latent-space discriminator only). Utilisation is achieved FLOP/s over the FLOP/s of a large
+``torch.mm`` (fp32; bf16 for bf16 rows) timed in the same alternation as the row, so both see the same threads
+and the same load. The last line is ``utilisation=<fraction>`` for the paper's MNIST VAE + flow prior, first variant.
+
+With CUDA a GPU table follows (otherwise the line "no CUDA device: GPU table skipped"): the paper's MNIST VAE +
+flow prior with the infogan and conv4 nets, and its prior-only step, per variant: ``eager`` (fused Adam, no
+graphs), ``graphs`` (``train.cuda_graphs: on``, the CUDA default), ``graphs+bf16``; images/s, the ratio to eager,
+utilisation, and the paper-budget run (200 + 100 epochs) projected from the measured step times. On a CUDA
+machine ``fp32`` means the defaults, i.e. captured steps; ``eager`` turns the capture off.
 """
 
 from __future__ import annotations
@@ -23,29 +33,45 @@ import time
 import torch
 from common import (
     PeakMemory,
-    TrainStep,
     alternate,
     count_flops,
     format_table,
     machine_lines,
     matmul_probe,
+    open_train_run,
     setup_device,
     train_images,
 )
 
-# name -> (dataset, config, overrides). "without the flow": the standard VAE, N(0, I) prior at beta = 1.
+from latentprior.training.cuda_graphs import WARMUP
+
+# name -> (dataset, config, overrides). "without the flow": the standard VAE, N(0, I) prior at beta = 1 (a fixed
+# prior has no prior-only epochs).
 ROWS: dict[str, tuple[str, str, dict]] = {
     "mnist_flow": ("mnist", "configs/mnist_vae_flow.yaml", {}),
     "mnist_normal": ("mnist", "configs/mnist_vae_normal.yaml", {}),
     "cifar10_flow": ("cifar10", "configs/cifar10_vae_flow.yaml", {}),
-    "cifar10_normal": ("cifar10", "configs/cifar10_vae_flow.yaml", {"prior.kind": "normal", "objective.beta": 1.0}),
+    "cifar10_normal": ("cifar10", "configs/cifar10_vae_flow.yaml", {"prior.kind": "normal", "objective.beta": 1.0,
+                                                                    "train.prior_epochs": 0}),
     "cpu_mnist_flow": ("mnist", "configs/cpu/mnist_vae_flow.yaml", {}),
     "cpu_mnist_normal": ("mnist", "configs/cpu/mnist_vae_normal.yaml", {}),
     "cpu_mnist_aae": ("mnist", "configs/cpu/mnist_aae_adv.yaml", {}),
+    # Per arch (net.arch): the paper configs use infogan, the CPU presets conv4; each beside the other's net.
+    "mnist_flow_conv4": ("mnist", "configs/mnist_vae_flow.yaml", {"net.arch": "conv4"}),
+    "cpu_mnist_flow_infogan": ("mnist", "configs/cpu/mnist_vae_flow.yaml", {"net.arch": "infogan"}),
+    "cpu_mnist_flow_resnet": ("mnist", "configs/cpu/mnist_vae_flow.yaml", {"net.arch": "resnet"}),
+    # A step of the prior-only epochs (no joint epochs: every step is one), for the paper-budget projection.
+    "mnist_flow_prior_phase": ("mnist", "configs/mnist_vae_flow.yaml", {"train.epochs": 0}),
 }
 QUICK = ["mnist_flow", "cpu_mnist_flow", "cpu_mnist_normal"]
 VARIANT_KEYS = {"fp32": {}, "cl": {"train.channels_last": True}, "bf16": {"train.amp": "bf16"},
-                "fp16": {"train.amp": "fp16"}, "compile": {"train.compile": True}}
+                "fp16": {"train.amp": "fp16"}, "compile": {"train.compile": True},
+                "eager": {"train.cuda_graphs": "off"}, "graphs": {"train.cuda_graphs": "on"},
+                "fusedadam": {"train.adam_impl": "fused"}}
+# The GPU table: the paper's MNIST model with each net, and its prior-only step; eager, captured, captured + bf16.
+GPU_ROWS = ["mnist_flow", "mnist_flow_conv4", "mnist_flow_prior_phase"]
+GPU_VARIANTS = ["eager", "graphs", "graphs+bf16"]
+PAPER_EPOCHS = (200, 100)  # configs/mnist_vae_flow.yaml: joint epochs, then prior-only epochs
 
 
 def variant_overrides(spec: str) -> dict:
@@ -71,6 +97,17 @@ def _precision(variant: str) -> str:
     return "bf16" if "bf16" in variant else "fp16" if "fp16" in variant else "fp32"
 
 
+def _flop_twin(cfg_path: str, data, device, options: dict):
+    """A run doing the arithmetic of the row's run that ``FlopCounterMode`` can count.
+
+    A compiled model's first calls must not run under the counter (a dispatch mode dynamo then compiles around,
+    or gives up on), so the twin is eager. The R1 penalty's ``torch.autograd.grad`` fails inside the counter's
+    module hooks, so the twin has none: the penalty's FLOPs are not counted.
+    """
+    return open_train_run(cfg_path, data, device, **{**options, "train.compile": False, "objective.r1_penalty": 0.0,
+                                                     "train.cuda_graphs": "off"})  # a replayed graph is not seen
+
+
 def training_rows(names: list[str], variants: list[str], device, rounds: int) -> list[dict]:
     rows, images = [], {}
     for name in names:
@@ -78,29 +115,52 @@ def training_rows(names: list[str], variants: list[str], device, rounds: int) ->
         if dataset not in images:
             images[dataset] = train_images(dataset, device)
         data, source = images[dataset]
-        steps, flops, mem = {}, {}, {}
+        runs, flops, mem = {}, {}, {}
         for v in variants:
             options = {**overrides, **variant_overrides(v)}
             with PeakMemory(device) as pm:  # the model, its optimizer state and one step (and compilation)
-                steps[v] = TrainStep.build(cfg_path, data, device, **options)
-                steps[v]()
+                runs[v] = open_train_run(cfg_path, data, device, **options)
+                for _ in range(WARMUP + 2 if runs[v].graphed else 1):  # a captured step: warm-up, capture, replay
+                    runs[v].step()
             mem[v] = pm.mib
-            # A compiled model's first calls must not run under FlopCounterMode (a dispatch mode dynamo then
-            # compiles around, or gives up on): count on an uncompiled twin, which does the same arithmetic.
-            twin = steps[v] if not options.get("train.compile") else TrainStep.build(
-                cfg_path, data, device, **{**options, "train.compile": False})
-            flops[v] = count_flops(twin)
-        times, peaks = _with_peaks(steps, {_precision(v) for v in variants}, device, rounds)
+            flops[v] = count_flops(_flop_twin(cfg_path, data, device, options).step)
+        times, peaks = _with_peaks({v: r.step for v, r in runs.items()}, {_precision(v) for v in variants}, device,
+                                   rounds)
         for v in variants:
             s = statistics.median(times[v])
             peak = peaks[_precision(v)]
-            b = steps[v].batch_size
+            b = runs[v].cfg.train.batch_size
             rows.append({"row": name, "variant": v, "images/s": b / s, "step ms": 1e3 * s,
                          "GFLOP/img": flops[v] / b / 1e9, "achieved GFLOP/s": flops[v] / s / 1e9,
                          "utilisation": flops[v] / s / peak, "peak GFLOP/s": peak / 1e9, "+MiB": mem[v],
                          "data": source,
                          "config": ROWS[name][1] + "".join(f" {k}={x}" for k, x in overrides.items())})
-        del steps
+        del runs
+    return rows
+
+
+def gpu_table(device, rounds: int) -> list[dict]:
+    """The GPU table (CUDA only): :data:`GPU_ROWS` x :data:`GPU_VARIANTS`, printed with the speed-up over eager
+    and the paper-budget run time projected from the measured joint and prior-only steps."""
+    if device.type != "cuda":
+        print("no CUDA device: GPU table skipped")
+        return []
+    torch.backends.cudnn.benchmark = True  # fixed shapes: cuDNN picks its fastest algorithms once
+    rows = training_rows(GPU_ROWS, GPU_VARIANTS, device, rounds)
+    eager = {r["row"]: r["images/s"] for r in rows if r["variant"] == "eager"}
+    for r in rows:
+        r["x eager"] = r["images/s"] / eager[r["row"]]
+    print(format_table(rows, ["row", "variant", "images/s", "x eager", "step ms", "achieved GFLOP/s", "utilisation",
+                              "peak GFLOP/s", "+MiB"]))
+    steps_per_epoch = 60000 // 100
+    for v in GPU_VARIANTS:
+        ms = {r["row"]: r["step ms"] for r in rows if r["variant"] == v}
+        for net in ("mnist_flow", "mnist_flow_conv4"):
+            minutes = steps_per_epoch * (PAPER_EPOCHS[0] * ms[net] + PAPER_EPOCHS[1] * ms["mnist_flow_prior_phase"])
+            print(f"# projected paper-budget MNIST run ({PAPER_EPOCHS[0]} + {PAPER_EPOCHS[1]} epochs), {net}, {v}: "
+                  f"{minutes / 6e4:.1f} min")
+    best = max((r for r in rows if r["row"] == "mnist_flow"), key=lambda r: r["images/s"])
+    print(f"gpu_speedup_vs_eager={best['x eager']:.3f} ({best['variant']}, mnist_flow)")
     return rows
 
 
@@ -110,7 +170,7 @@ def sampling_rows(device) -> list[dict]:
     n = 2000 if device.type == "cuda" else 100
     rows = []
     for name in ("mnist_flow", "cpu_mnist_flow"):
-        model = TrainStep.build(ROWS[name][1], data, device).model
+        model = open_train_run(ROWS[name][1], data, device).model
 
         def draw(model=model):
             return model.sample(n, generator=torch.Generator(device).manual_seed(0))
@@ -154,7 +214,8 @@ def check_compile(device) -> None:
     """Eager vs torch.compile on the CPU preset: compile time, step time (A B A B), first losses' agreement."""
     data, source = train_images("mnist", device)
     cfg = "configs/cpu/mnist_vae_flow.yaml"
-    eager, compiled = TrainStep.build(cfg, data, device), TrainStep.build(cfg, data, device, **{"train.compile": True})
+    eager = open_train_run(cfg, data, device).step
+    compiled = open_train_run(cfg, data, device, **{"train.compile": True}).step
     torch.manual_seed(1)
     losses_e = [{k: v.item() for k, v in eager().items() if k.endswith("loss")} for _ in range(3)]
     torch.manual_seed(1)
@@ -183,10 +244,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-extras", action="store_true", help="skip the sampling and Inception rows")
     p.add_argument("--json", help="also write the rows to this file")
     p.add_argument("--check-compile", action="store_true")
+    p.add_argument("--gpu-only", action="store_true", help="only the GPU table (eager / graphs / graphs+bf16)")
     args = p.parse_args(argv)
     device = setup_device(args.device, args.threads)
     if args.check_compile:
         check_compile(device)
+        return 0
+    if args.gpu_only:
+        print("\n".join(machine_lines(device)))
+        rows = gpu_table(device, args.rounds)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"gpu_rows": rows, "machine": machine_lines(device)}, fh, indent=1)
         return 0
     names = args.rows.split(",") if args.rows else QUICK if args.quick else list(ROWS)
     names.sort(key=lambda n: not n.startswith("cpu_"))  # small first (see rows.sort below)
@@ -213,6 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"rows": rows, "extras": extras, "machine": machine_lines(device)}, fh, indent=1)
+    print()
+    gpu_rows = gpu_table(device, args.rounds)
+    if args.json and gpu_rows:
+        with open(args.json, "w") as fh:
+            json.dump({"rows": rows, "extras": extras, "gpu_rows": gpu_rows, "machine": machine_lines(device)}, fh,
+                      indent=1)
     main_row = next((r for r in rows if r["row"] == "mnist_flow"), rows[0])
     print(f"# utilisation line: {main_row['row']} ({main_row['variant']})")
     print(f"utilisation={main_row['utilisation']:.4f}")

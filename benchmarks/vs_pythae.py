@@ -10,7 +10,7 @@ is ours at γ = 1 up to a constant).
 
 Rows, each timed in alternation (A B A B ...) after an equal warm-up, on the same device-resident batches:
 
-* ``step``: one optimisation step. Ours: ``run_updates`` (as the loop runs it); pythae: ``model(batch).loss``,
+* ``step``: one optimisation step. Ours: ``Run.step`` (as the loop runs it); pythae: ``model(batch).loss``,
   then ``zero_grad``, ``backward``, ``step`` (what its ``BaseTrainer._optimizers_step`` does). Like for like:
   fp32 both. ``ours bf16+cl`` adds our verified speed options (bf16 autocast, channels_last); pythae's own
   ``amp`` flag is CUDA-only, so its row stays fp32.
@@ -18,8 +18,10 @@ Rows, each timed in alternation (A B A B ...) after an equal warm-up, on the sam
   ``BaseTrainer`` with its DataLoader (per-image ``__getitem__`` and collate, a ``loss.item()`` host sync and
   callbacks every step).
 
-The last line is ``speedup_vs_pythae=<ours / pythae images per second>`` for the paper's architecture (width 1),
-step row, fp32 both.
+The last line is ``speedup_vs_pythae=<ours / pythae images per second>`` for the paper's architecture (infogan,
+width 1), step row, our defaults against pythae, fp32 both (``--quick``: the CPU preset's row). The paper row is
+repeated with the conv4 net; ``ours fused adam`` is ``train.adam_impl: fused`` (opt-in on the CPU: it changes
+the summation order of the update, see training/performance.py).
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ import time
 from pathlib import Path
 
 import torch
-from common import DATA_DIR, TrainStep, alternate, format_table, machine_lines, setup_device, train_images
+from common import DATA_DIR, alternate, format_table, machine_lines, open_train_run, setup_device, train_images
 
 from latentprior.config import load_config
-from latentprior.nets import ConvDecoder, ConvEncoder
+from latentprior.nets.registry import build_decoder, build_encoder
+from latentprior.training.run import Run
 
 try:
     from pythae.data.datasets import BaseDataset, DatasetOutput
@@ -60,7 +63,7 @@ LIKE_PYTHAE = {"objective.lr": 1e-4, "objective.beta": 1.0, "prior.kind": "norma
 class _Encoder(BaseEncoder):
     """Our ConvEncoder as pythae's encoder: (B, 2D) features split into mean and log-variance."""
 
-    def __init__(self, net: ConvEncoder, latent_dim: int) -> None:
+    def __init__(self, net: torch.nn.Module, latent_dim: int) -> None:
         BaseEncoder.__init__(self)
         self.net, self.latent_dim = net, latent_dim
 
@@ -70,7 +73,7 @@ class _Encoder(BaseEncoder):
 
 
 class _Decoder(BaseDecoder):
-    def __init__(self, net: ConvDecoder) -> None:
+    def __init__(self, net: torch.nn.Module) -> None:
         BaseDecoder.__init__(self)
         self.net = net
 
@@ -78,12 +81,13 @@ class _Decoder(BaseDecoder):
         return ModelOutput(reconstruction=self.net(z))
 
 
-def pythae_vae(cfg_path: str, device: torch.device) -> VAE:
-    cfg = load_config(Path(__file__).resolve().parents[1] / cfg_path)
-    d, w = cfg.model.latent_dim, cfg.net.width
+def pythae_vae(cfg_path: str, device: torch.device, overrides: dict | None = None) -> VAE:
+    """pythae's VAE around our encoder/decoder of the config's ``net`` (the same arch, width and output)."""
+    cfg = load_config(Path(__file__).resolve().parents[1] / cfg_path).replace(**(overrides or {}))
+    d, net = cfg.model.latent_dim, cfg.net
     torch.manual_seed(cfg.train.seed)
-    enc = _Encoder(ConvEncoder(1, 28, 2 * d, width=w), d)
-    dec = _Decoder(ConvDecoder(d, 1, 28, width=w, output=cfg.net.output))
+    enc = _Encoder(build_encoder(net.arch, 1, 28, 2 * d, width=net.width, spectral_norm=net.spectral_norm), d)
+    dec = _Decoder(build_decoder(net.arch, d, 1, 28, width=net.width, output=net.output))
     vae = VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=d, reconstruction_loss="mse"), encoder=enc, decoder=dec)
     return vae.to(device).train()
 
@@ -91,8 +95,8 @@ def pythae_vae(cfg_path: str, device: torch.device) -> VAE:
 class PythaeStep:
     """One pythae optimisation step on the same batches as ours."""
 
-    def __init__(self, cfg_path: str, ours: TrainStep, device: torch.device) -> None:
-        self.model = pythae_vae(cfg_path, device)
+    def __init__(self, cfg_path: str, ours: Run, device: torch.device, overrides: dict | None = None) -> None:
+        self.model = pythae_vae(cfg_path, device, overrides)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-4)
         self.ours, self.i = ours, 0
         n_ours = sum(p.numel() for p in ours.model.autoencoder_parameters())
@@ -108,15 +112,17 @@ class PythaeStep:
         self.optimizer.step()
 
 
-def step_rows(label: str, cfg_path: str, data, device, rounds: int, fast: bool, min_total_s: float = 0.0
-              ) -> list[dict]:
-    ours = TrainStep.build(cfg_path, data, device, **LIKE_PYTHAE)
-    cands = {"ours": ours, "pythae": PythaeStep(cfg_path, ours, device)}
-    if fast:
-        cands["ours bf16+cl"] = TrainStep.build(cfg_path, data, device, **LIKE_PYTHAE,
-                                                **{"train.amp": "bf16", "train.channels_last": True})
+def step_rows(label: str, cfg_path: str, data, device, rounds: int, fast: bool, min_total_s: float = 0.0,
+              overrides: dict | None = None) -> list[dict]:
+    like = {**LIKE_PYTHAE, **(overrides or {})}
+    ours = open_train_run(cfg_path, data, device, **like)  # the defaults: what speedup_vs_pythae reports
+    cands = {"ours": ours.step, "pythae": PythaeStep(cfg_path, ours, device, overrides)}
+    if fast:  # opt-in options that change the arithmetic (so they are not defaults)
+        cands["ours bf16+cl"] = open_train_run(cfg_path, data, device, **like,
+                                               **{"train.amp": "bf16", "train.channels_last": True}).step
+        cands["ours fused adam"] = open_train_run(cfg_path, data, device, **like, **{"train.adam_impl": "fused"}).step
     times = alternate(cands, device, rounds, min_total_s=min_total_s)
-    b, rows = ours.batch_size, []
+    b, rows = ours.cfg.train.batch_size, []
     for name in [k for k in cands if k != "pythae"]:
         ratio = statistics.median(p / o for o, p in zip(times[name], times["pythae"], strict=True))
         rows.append({"row": f"step, {label}", "ours": name, "ours images/s": b / statistics.median(times[name]),
@@ -187,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     data, source = train_images("mnist", device)
     rows = []
     if not args.quick:
-        rows += step_rows("paper MNIST (width 1)", PAPER, data, device, args.rounds, not args.no_fast)
+        rows += step_rows("paper MNIST, infogan", PAPER, data, device, args.rounds, not args.no_fast)
+        rows += step_rows("paper MNIST, conv4", PAPER, data, device, args.rounds, not args.no_fast,
+                          overrides={"net.arch": "conv4"})
     rows += step_rows("CPU preset (width 0.125)", CPU_PRESET, data, device, args.rounds, not args.no_fast,
                       min_total_s=10.0)
     if not args.no_trainer:

@@ -6,11 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from latentprior.config import Config, ConfigError, apply_overrides, config_from_dict, config_to_dict, load_config
+from latentprior.config import (
+    Config,
+    ConfigError,
+    PriorConfig,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-# Run configs only: sweep files (configs/sweeps/) have their own schema and tests in test_experiments.py.
-CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "sweeps" not in p.parts)
+# Run configs: configs/*.yaml and the CPU presets. The other folders (sweeps, experiment files) hold files with
+# their own schema and their own tests.
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml")) + sorted((ROOT / "configs" / "cpu").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
@@ -34,6 +43,19 @@ def test_required_configs_exist():
     ({"train": {"batch_size": 1.5}}, r"train.batch_size: expected an integer"),
     ({"model": {"learn_gamma": "yes"}}, r"model.learn_gamma: expected true/false"),
     ({"objective": {"kind": "aae"}, "prior": {"kind": "realnvp"}}, r"'aae' needs prior.kind 'adversarial'"),
+    # cross-field rules, next to the fields they constrain
+    ({"prior": {"kind": "realnvp", "noise_dim": 4}},
+     r"^prior.noise_dim only applies to prior.kind 'adversarial', but prior.kind is 'realnvp'"),
+    ({"prior": {"kind": "normal", "noise_dim": 4}}, r"^prior.noise_dim only applies to .* prior.kind is 'normal'"),
+    ({"prior": {"kind": "adversarial", "noise_dim": 0}, "objective": {"kind": "aae"}},
+     r"^prior.noise_dim must be >= 1 or null, got 0$"),
+    ({"model": {"latent_dim": 1}}, r"^prior.kind 'realnvp' is a flow and needs model.latent_dim >= 2 .* got 1$"),
+    ({"prior": {"kind": "normal"}, "train": {"prior_epochs": 15}},
+     r"^train.prior_epochs = 15 trains the prior alone, but prior.kind 'normal' is a fixed N\(0, I\) with nothing "
+     r"to train; set train.prior_epochs: 0 or choose prior.kind 'realnvp' or 'adversarial'$"),
+    ({"prior": {"kind": "normal"}, "objective": {"kind": "aae"}, "train": {"prior_epochs": 0.5}},
+     r"^train.prior_epochs = 0.5 trains the prior alone"),
+    ({"train": {"device": "gpu"}}, r"^train.device: 'gpu' is not valid; choose auto, cpu, mps, cuda or cuda:N$"),
 ])
 def test_bad_values_are_rejected_with_choices(data, match):
     with pytest.raises(ConfigError, match=match):
@@ -63,3 +85,33 @@ def test_exponent_floats_without_a_dot_are_numbers_in_overrides_and_yaml(tmp_pat
         apply_overrides(cfg, ["objective.lr=fast"])
     with pytest.raises(ConfigError, match="expected an integer"):
         apply_overrides(cfg, ["train.batch_size=1e2"])  # an exponent is never silently an integer
+
+
+@pytest.mark.parametrize("data", [
+    {"prior": {"kind": "adversarial", "noise_dim": 8}, "objective": {"kind": "aae"}, "train": {"prior_epochs": 3}},
+    {"prior": {"kind": "realnvp"}, "model": {"latent_dim": 2}, "train": {"prior_epochs": 3}},
+    {"prior": {"kind": "normal"}, "model": {"latent_dim": 1}, "train": {"prior_epochs": 0}},
+    {"prior": {"kind": "adversarial"}, "model": {"latent_dim": 1}, "objective": {"kind": "aae"}},
+    {"train": {"device": "cuda:1"}},
+])
+def test_cross_field_rules_accept_what_they_allow(data):
+    cfg = config_from_dict(data)
+    assert {(s, k): getattr(getattr(cfg, s), k) for s, kv in data.items() for k in kv} == \
+        {(s, k): v for s, kv in data.items() for k, v in kv.items()}
+
+
+def test_prior_kind_properties():
+    flags = {k: (PriorConfig(kind=k).is_flow, PriorConfig(kind=k).is_learnable)
+             for k in ("normal", "realnvp", "adversarial")}
+    assert flags == {"normal": (False, False), "realnvp": (True, True), "adversarial": (False, True)}
+
+
+def test_bad_yaml_is_one_line_with_its_position(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("model: {latent_dim: 2\ntrain: {}\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(e.value).startswith(f"{path}: not valid YAML: ") and "\n" not in str(e.value)
+    assert "line 2" in str(e.value)
+    with pytest.raises(ConfigError, match="^config file not found: "):
+        load_config(tmp_path / "absent.yaml")

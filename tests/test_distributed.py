@@ -15,6 +15,7 @@ steps, under 2e-7 on every VAE loss).
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import subprocess
@@ -30,11 +31,12 @@ from latentprior.config import config_from_dict
 from latentprior.data import load_dataset
 from latentprior.models import build_model
 from latentprior.models.autoencoder import LatentAutoencoder
-from latentprior.objectives import StepOptions, build_objective, run_updates
 from latentprior.priors.base import Prior
-from latentprior.training import load_run, read_metrics, train
 from latentprior.training import loop as loop_module
-from latentprior.training.distributed import all_reduce_gradients, convert_global_batchnorm, init_from_env
+from latentprior.training import read_metrics, train
+from latentprior.training.checkpoint import load_checkpoint, load_run
+from latentprior.training.distributed import init_from_env
+from latentprior.training.run import open_run
 
 ROOT = Path(__file__).resolve().parents[1]
 WORLD = 2
@@ -80,38 +82,42 @@ class _GlobalNoise:
         def prior_noise(prior, n, dim, generator=None):
             if generator is not None:  # sample grids keep their own generator
                 return base_noise(prior, n, dim, generator)
-            return self.draw(n, dim, torch.empty((), dtype=prior._dtype(), device=prior._device()))
+            return self.draw(n, dim, base_noise(prior, 0, dim))  # no draw: the prior's dtype and device
 
         setattr_(LatentAutoencoder, "posterior_sample", posterior_sample)
         setattr_(Prior, "base_noise", prior_noise)
 
 
-def _capture_models(setattr_) -> list:
-    """Keep every model train() builds, to compare the replicas afterwards."""
-    models, prepare = [], loop_module.prepare_model
+def _capture_runs(setattr_) -> list:
+    """Keep every run train() opens, to compare the replicas afterwards."""
+    runs, opener = [], loop_module.open_run
 
-    def capture(model, tc):
-        models.append(model)
-        return prepare(model, tc)
+    def capture(*args, **kwargs):
+        runs.append(opener(*args, **kwargs))
+        return runs[-1]
 
-    setattr_(loop_module, "prepare_model", capture)
-    return models
+    setattr_(loop_module, "open_run", capture)
+    return runs
 
 
-def _one_step_grads_f64(name: str, rank: int, world: int) -> dict[str, list[torch.Tensor]]:
-    """The gradient each optimizer steps with in the first step, in float64, on this rank's shard."""
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    cfg = _cfg(name)
-    data = load_dataset("digits", "train")
-    model = build_model(cfg, data.image_shape).double()
-    objective = build_objective(cfg, convert_global_batchnorm(model) if world > 1 else model)
-    if world > 1:
-        objective.step_options = StepOptions(reduce_gradients=all_reduce_gradients)
-    n = cfg.train.batch_size // world
-    run_updates(objective, data.batch(torch.arange(rank * n, (rank + 1) * n)).double())
+class _Float64Images:
+    """The training images as float64 batches, for a run whose model was cast to float64."""
+
+    def __init__(self, data) -> None:
+        self.data = data
+
+    def batch(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.data.batch(idx).double()
+
+
+def _one_step_grads_f64(name: str) -> dict[str, list[torch.Tensor]]:
+    """The gradient each optimizer steps with in the run's first step, in float64, on this process's shard."""
+    run = open_run(_cfg(name), None, data=load_dataset("digits", "train"))
+    run.model.double()  # in place: the optimizers keep the same Parameter objects
+    run.data = _Float64Images(run.data)
+    run.step()
     # groups are disjoint and each update zeroes only its own: every group still holds its update's gradient
-    return {k: [p.grad.clone() for p in params] for k, params in objective.groups.items() if params}
+    return {k: [p.grad.clone() for p in params] for k, params in run.objective.groups.items() if params}
 
 
 def _worker(rank: int, port: int, out: str) -> None:
@@ -119,16 +125,16 @@ def _worker(rank: int, port: int, out: str) -> None:
                       LOCAL_RANK=str(rank))
     ctx = init_from_env()  # the code path `torchrun ... latentprior.cli train` takes
     assert ctx.world_size == WORLD and ctx.rank == rank
-    models = _capture_models(setattr)
+    runs = _capture_runs(setattr)
     try:
         for name in CASES:
             _GlobalNoise(rank, WORLD).install(setattr)
-            torch.save(_one_step_grads_f64(name, rank, WORLD), Path(out) / f"{name}.grads{rank}.pt")
+            torch.save(_one_step_grads_f64(name), Path(out) / f"{name}.grads{rank}.pt")
         _GlobalNoise(rank, WORLD).install(setattr)
         for name, sync in [(name, True) for name in CASES] + [("vae_flow", False)]:
             tag = name + ("" if sync else "_local_bn")
             summary = train(_cfg(name, sync), Path(out) / tag)
-            torch.save({"state": models[-1].state_dict(), "summary": summary}, Path(out) / f"{tag}.rank{rank}.pt")
+            torch.save({"state": runs[-1].model.state_dict(), "summary": summary}, Path(out) / f"{tag}.rank{rank}.pt")
     finally:
         dist.destroy_process_group()
 
@@ -153,7 +159,7 @@ def ddp_runs(tmp_path_factory) -> Path:
 def test_gradients_equal_the_global_batch_gradient_float64(ddp_runs, monkeypatch):
     for name in CASES:
         _GlobalNoise(0, 1).install(monkeypatch.setattr)
-        ref = _one_step_grads_f64(name, 0, 1)
+        ref = _one_step_grads_f64(name)
         groups = ["autoencoder", "prior", "discriminator"] if name == "aae_adv" else ["autoencoder", "prior"]
         assert list(ref) == groups
         for rank in range(WORLD):
@@ -189,8 +195,12 @@ def test_replicas_stay_identical(ddp_runs):
         for k, v in r0["state"].items():
             assert torch.equal(v, r1["state"][k]), f"{tag}: {k} differs between the processes"
         assert r0["summary"]["world_size"] == WORLD
-    # per-replica BatchNorm: a different (valid) computation, still finite
-    assert all(all(v == v for v in r.values()) for r in _losses(ddp_runs / "vae_flow_local_bn"))
+        saved = load_run(ddp_runs / tag)[0].state_dict()  # rank 0's checkpoint holds the trained replica
+        assert saved.keys() == r0["state"].keys() and all(torch.equal(saved[k], v) for k, v in r0["state"].items())
+    # per-replica BatchNorm: a different computation from the global batch's (the losses differ), still finite
+    local, synced = _losses(ddp_runs / "vae_flow_local_bn"), _losses(ddp_runs / "vae_flow")
+    assert all(math.isfinite(v) for r in local for v in r.values())
+    assert local[0]["autoencoder/loss"] != synced[0]["autoencoder/loss"]
 
 
 @pytest.mark.slow  # three more interpreters importing torch: ~15 s
@@ -206,4 +216,10 @@ def test_torchrun_cli(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     printed = [json.loads(ln) for ln in done.stdout.splitlines() if ln.startswith("{")]
     assert len(printed) == 1 and printed[0]["world_size"] == WORLD and printed[0]["step"] == 2  # rank 0 alone
-    assert load_run(tmp_path / "run")[0] is not None
+    # the checkpoint holds the trained model: every autoencoder parameter moved from its seeded initial value
+    model, cfg = load_run(tmp_path / "run")
+    torch.manual_seed(cfg.train.seed)
+    init = build_model(cfg, tuple(load_checkpoint(tmp_path / "run")["image_shape"]))
+    moved = [not torch.equal(a, b) for a, b in zip(init.autoencoder_parameters(), model.autoencoder_parameters(),
+                                                   strict=True)]
+    assert moved and all(moved)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import json
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,7 +21,6 @@ from torch import nn
 
 from latentprior.evaluation import (
     FeatureCache,
-    FeatureStatistics,
     InceptionScoreUnavailable,
     NLLUnavailable,
     StreamingMoments,
@@ -37,7 +34,6 @@ from latentprior.evaluation import (
     mmd2_unbiased,
     precision_recall,
 )
-from latentprior.evaluation import runner as runner_mod
 from latentprior.priors import StandardNormal
 
 # ------------------------------------------------------------------------------------------------- helpers
@@ -137,15 +133,6 @@ def test_frechet_agrees_with_pytorch_fid():
     assert ours > 0.1  # not trivially zero
 
 
-def test_statistics_save_load_roundtrip(tmp_path):
-    s = feature_statistics(np.random.default_rng(0).random((50, 4)))
-    s.save(tmp_path / "s.npz")
-    t = FeatureStatistics.load(tmp_path / "s.npz")
-    np.testing.assert_array_equal(s.mu, t.mu)
-    np.testing.assert_array_equal(s.sigma, t.sigma)
-    assert t.n == 50
-
-
 # -------------------------------------------------------------------------------------- precision / recall
 
 
@@ -162,6 +149,19 @@ def test_precision_recall_known_answers():
     pr = precision_recall(modes, one_mode, k=3)
     assert pr["precision"] > 0.9
     assert 0.3 < pr["recall"] < 0.6
+
+
+def test_precision_recall_exact_on_a_constructed_point_set():
+    # 1-d features, k = 1. Real: 0 1 2 3 20 21, every ball of radius 1 (distance to the nearest other point).
+    # Fake: 0.4 and 2.6 lie in real balls, 5 and 5.5 do not  -> precision 2/4.
+    # Fake balls: 0.4 and 2.6 have radius 2.2 (each other), 5 and 5.5 radius 0.5. Real 0, 1, 2, 3 lie in
+    # the first two; 20 and 21 are 14.5 from 5.5  -> recall 4/6.
+    real = np.array([0.0, 1, 2, 3, 20, 21])[:, None]
+    fake = np.array([0.4, 2.6, 5.0, 5.5])[:, None]
+    assert precision_recall(real, fake, k=1) == {"precision": 0.5, "recall": 4 / 6}
+    # k = 2: the balls of 20 and 21 grow to 17 and 18 and take in 5 and 5.5 (precision 1); the fake balls grow
+    # to at most 2.9, still short of 20  -> recall unchanged.
+    assert precision_recall(real, fake, k=2) == {"precision": 1.0, "recall": 4 / 6}
 
 
 def test_precision_recall_does_not_depend_on_block_size():
@@ -317,8 +317,11 @@ def test_cache_hits_only_on_the_exact_key(tmp_path, monkeypatch):
 def test_inception_score_needs_a_logits_network():
     with pytest.raises(InceptionScoreUnavailable, match="no classifier"):
         inception_score([torch.rand(4, 3, 8, 8)])
-    with pytest.raises(InceptionScoreUnavailable):
-        runner_mod.evaluate_run(Path("does-not-matter"), ["is"])  # refused before anything is loaded
+
+
+def _kl_to_uniform_of(p: float) -> float:
+    """KL([p, 1-p] || [1/2, 1/2]) written out by hand."""
+    return p * math.log(2 * p) + (1 - p) * math.log(2 * (1 - p))
 
 
 def test_inception_score_from_logits_known_values():
@@ -327,146 +330,18 @@ def test_inception_score_from_logits_known_values():
     confident = torch.full((100, k), -1e4)
     confident[torch.arange(100), torch.arange(100) % k] = 0.0
     assert inception_score_from_logits(confident, splits=2)["value"] == pytest.approx(k, rel=1e-6)
-    out = inception_score([torch.rand(20, 3, 4, 4)], logits_net=lambda b: b.flatten(1)[:, :5], splits=2,
+    # Two classes. Split 1 holds p(y|x) = [.8, .2] and [.2, .8]: p(y) is uniform, each KL is
+    # KL([.8, .2] || [.5, .5]); split 2 holds [.8, .2] twice: p(y) = p(y|x), KL 0, score exactly 1.
+    a, b = [math.log(0.8), math.log(0.2)], [math.log(0.2), math.log(0.8)]
+    s1 = math.exp(_kl_to_uniform_of(0.8))  # 1.2126...
+    out = inception_score_from_logits(torch.tensor([a, b, a, a], dtype=torch.float64), splits=2)
+    assert out["value"] == pytest.approx((s1 + 1.0) / 2, rel=1e-12)
+    assert out["std"] == pytest.approx((s1 - 1.0) / 2, rel=1e-12)  # population std of two values
+    # Through a logits network: logits shifted per row (softmax ignores it) give the same score.
+    out = inception_score([torch.tensor([a, b, a, a])[:, :, None, None]],
+                          logits_net=lambda x: x.flatten(1) + x.flatten(1).sum(1, keepdim=True), splits=2,
                           network_name="toy")
-    assert out["network"] == "toy" and out["value"] >= 1.0
-
-
-# -------------------------------------------------------------------------------------------------- runner
-
-
-class _StubModel(nn.Module):
-    """Tiny VAE on 1×28×28 images with the model API (encode, decode, log_px_given_z, sample, prior)."""
-
-    def __init__(self, d: int = 3):
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.enc = nn.Linear(28 * 28, 2 * d)
-        self.dec = nn.Linear(d, 28 * 28)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(0.1 * torch.randn(p.shape, generator=g))
-        self.prior = StandardNormal(d)
-        self.gaussian_encoder = True
-
-    def encode(self, x):
-        mean, logvar = self.enc(x.flatten(1)).chunk(2, -1)
-        return mean, logvar
-
-    def decode(self, z):
-        return torch.sigmoid(self.dec(z)).reshape(-1, 1, 28, 28)
-
-    def log_px_given_z(self, x, g):
-        return -0.5 * ((x - g).pow(2).flatten(1).sum(-1) / 0.1 + x[0].numel() * math.log(2 * math.pi * 0.1))
-
-    @torch.no_grad()
-    def sample(self, n, generator=None):
-        return self.decode(self.prior.sample(n, generator=generator)).clamp(0, 1)
-
-
-class _CheapExtractor:
-    """Deterministic stand-in for the Inception network: 4×4 average-pooled 8-bit pixels (16-d)."""
-
-    calls = 0
-
-    def __call__(self, images):
-        _CheapExtractor.calls += 1
-        if images.dtype == torch.uint8:
-            x = images.float() / 255.0
-        else:
-            x = (images.clamp(0, 1) * 255).round() / 255
-        return F.adaptive_avg_pool2d(x, 4).flatten(1) + 0.01 * x.flatten(1)[:, :16]
-
-    def protocol(self):
-        return {"network": "cheap-test-features", "weights_sha1": "0" * 40, "feature_dim": 16,
-                "resize": "none", "input_range": [0, 1], "quantize_8bit": True}
-
-
-@pytest.fixture
-def stub_run(tmp_path, monkeypatch):
-    import latentprior.training as training
-
-    def no_training(*a, **k):
-        raise AssertionError("evaluation must never train")
-
-    cfg = SimpleNamespace(data=SimpleNamespace(name="digits", dir=None, verify=True))
-    monkeypatch.setattr(training, "load_run", lambda run_dir, device=None: (_StubModel().eval(), cfg))
-    monkeypatch.setattr(training, "train", no_training)
-    monkeypatch.setattr(runner_mod, "make_feature_extractor", lambda device: _CheapExtractor())
-    monkeypatch.setenv("LATENTPRIOR_CACHE_DIR", str(tmp_path / "cache"))
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    return run_dir
-
-
-def test_evaluate_run_writes_value_and_protocol(stub_run):
-    out = runner_mod.evaluate_run(stub_run, ["fid", "pr", "kid", "nll"], n=150, batch_size=32, nll_k=4,
-                                  progress=False)
-    assert list(out) == ["fid", "pr", "kid", "nll"]
-    for metric, record in out.items():
-        on_disk = json.loads((stub_run / "eval" / f"{metric}.json").read_text())
-        assert on_disk == json.loads(json.dumps(record))
-        assert isinstance(record["value"], float | dict)
-        assert record["protocol"]["split"] == "test" and record["protocol"]["dataset"] == "digits"
-    proto = out["fid"]["protocol"]
-    for field in ("network", "weights_sha1", "n", "n_ref", "resize", "seed", "data_sha1"):
-        assert field in proto, field
-    assert proto["n"] == 150 and proto["n_ref"] == 150
-    assert out["fid"]["value"] > 0
-    assert 0 <= out["pr"]["precision"] <= 1 and 0 <= out["pr"]["recall"] <= 1
-    assert out["nll"]["protocol"]["k"] == 4 and out["nll"]["protocol"]["units"] == "nats per image"
-    json.dumps(out)  # one JSON line is printable
-
-
-def test_evaluate_run_is_deterministic_batch_independent_and_cached(stub_run):
-    _CheapExtractor.calls = 0
-    a = runner_mod.evaluate_run(stub_run, ["fid", "kid"], n=120, batch_size=50, progress=False)
-    first_calls = _CheapExtractor.calls
-    b = runner_mod.evaluate_run(stub_run, ["fid", "kid"], n=120, batch_size=50, progress=False)
-    assert a["fid"]["value"] == b["fid"]["value"] and a["kid"]["value"] == b["kid"]["value"]
-    # Only the generated images went through the extractor: the reference came from the cache.
-    assert _CheapExtractor.calls - first_calls == math.ceil(120 / 50)
-    c = runner_mod.evaluate_run(stub_run, ["fid"], n=120, batch_size=7, progress=False)
-    assert c["fid"]["value"] == pytest.approx(a["fid"]["value"], rel=1e-9)
-    d = runner_mod.evaluate_run(stub_run, ["fid"], n=120, batch_size=50, seed=1, progress=False)
-    assert d["fid"]["value"] != a["fid"]["value"]
-
-
-def test_evaluate_run_rejects_unknown_metric_and_implicit_prior(stub_run, monkeypatch):
-    with pytest.raises(ValueError, match="known"):
-        runner_mod.evaluate_run(stub_run, ["fid", "bogus"])
-    import latentprior.training as training
-
-    model = _StubModel()
-    model.prior.has_density = False
-    cfg = SimpleNamespace(data=SimpleNamespace(name="digits", dir=None, verify=True))
-    monkeypatch.setattr(training, "load_run", lambda run_dir, device=None: (model, cfg))
-    with pytest.raises(NLLUnavailable):
-        runner_mod.evaluate_run(stub_run, ["nll"], n=10)
-    assert not (stub_run / "eval").exists()
-
-
-def test_cli_eval_prints_one_json_line(stub_run, capsys):
-    from latentprior.cli import main
-
-    assert main(["eval", str(stub_run), "--metrics", "fid,pr", "--n", "60", "--batch-size", "30"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 1
-    out = json.loads(lines[0])
-    assert set(out) == {"fid", "pr"} and out["fid"]["protocol"]["n"] == 60
-    assert (stub_run / "eval" / "fid.json").is_file() and (stub_run / "eval" / "pr.json").is_file()
-
-
-def test_cli_eval_user_errors_are_one_line_not_tracebacks(stub_run, capsys):
-    from latentprior.cli import main
-
-    assert main(["eval", str(stub_run), "--metrics", "fid,bogus"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: unknown metric(s) ['bogus']") and "Traceback" not in err
-    assert main(["eval", str(stub_run), "--metrics", "is"]) == 2  # no logits network: refused, never substituted
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and "logits" in err
-    assert not (stub_run / "eval").exists()
+    assert out["network"] == "toy" and out["value"] == pytest.approx((s1 + 1.0) / 2, rel=1e-6)
 
 
 # --------------------------------------------------------------------------------------- Inception network

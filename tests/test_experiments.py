@@ -1,4 +1,5 @@
-"""Sweeps: grid expansion, restart, retries, a real 2-trial sweep on a local Ray, the shipped sweep files, Fig. 2.
+"""Sweeps: grid expansion, typed sweep files, restart, retries, a real 2-trial sweep on a local Ray, the shipped
+sweep files, Fig. 2 (reports/figures.py).
 
 Trainings are tiny digits runs (a few steps of a width-0.0625 network); evaluation is replaced by
 :func:`fake_evaluate`, which writes an eval file from the run's checkpoint step (no Inception network).
@@ -9,12 +10,14 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
-from latentprior.config import ConfigError, config_to_dict
-from latentprior.experiments import expand, load_sweep, run_sweep, run_trial, sweep_from_dict
+from latentprior.config import ConfigError, EvalConfig, config_to_dict
+from latentprior.experiments import Resources, expand, load_sweep, run_sweep, run_trial, sweep_from_dict
+from latentprior.experiments.checks import ChangedRunsError
 from latentprior.experiments.state import SweepState
 from latentprior.training import latest_checkpoint, train
 
@@ -35,14 +38,15 @@ def tiny_spec(grid=None, models=None, **extra):
     return sweep_from_dict(data, ROOT / "configs")
 
 
-def fake_evaluate(run_dir, metrics, **kwargs):
+def fake_evaluate(run_dir, eval_cfg, **kwargs):
     """Stands in for evaluate_run: one eval file per metric, its value derived from the checkpoint step."""
+    assert isinstance(eval_cfg, EvalConfig)  # the trial hands over a typed config, not loose keywords
     step = latest_checkpoint(Path(run_dir))["step"]
-    for m in metrics:
+    for m in eval_cfg.metrics:
         path = Path(run_dir) / "eval" / f"{m}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"value": 100.0 + step, "protocol": {"fake": True, **kwargs}}))
-    return {m: 100.0 + step for m in metrics}
+        path.write_text(json.dumps({"value": 100.0 + step, "protocol": {"fake": True, "n": eval_cfg.n}}))
+    return {m: 100.0 + step for m in eval_cfg.metrics}
 
 
 def fail_for(payload, needle, log):
@@ -53,7 +57,7 @@ def fail_for(payload, needle, log):
         raise RuntimeError(f"deliberate failure of {payload['name']}")
     d = Path(payload["run_dir"]) / "eval"
     d.mkdir(parents=True, exist_ok=True)
-    for m in payload["metrics"]:
+    for m in payload["eval"]["metrics"]:
         (d / f"{m}.json").write_text(json.dumps({"value": 1.0, "protocol": "fake"}))
     return {"name": payload["name"], "pid": os.getpid()}
 
@@ -110,6 +114,41 @@ def test_bad_sweeps_are_rejected():
         sweep_from_dict({"base": TINY, "gird": {}}, ROOT)
     with pytest.raises(ConfigError, match="same name"):
         expand(tiny_spec(models={"a b": {}, "a_b": {}}))  # two labels that print alike
+
+
+def test_sweep_blocks_parse_into_typed_configs():
+    spec = tiny_spec(eval={"metrics": ["fid", "kid"], "n": 50}, resources={"cpus_per_trial": 2, "threads": 1})
+    assert spec.eval == EvalConfig(metrics=("fid", "kid"), n=50, batch_size=100)
+    assert spec.resources == Resources(cpus_per_trial=2.0, gpus_per_trial=0.0, threads=1, max_concurrent=None)
+    assert type(spec.resources.cpus_per_trial) is float  # YAML's 2 is coerced like a run config's floats
+
+
+@pytest.mark.parametrize("block,match", [
+    ({"eval": {"metrics": "fid"}}, r"^eval.metrics: expected a list, got 'fid'$"),
+    ({"eval": {"metrics": ["fid", "FID2"]}}, r"^eval.metrics: unknown metric\(s\) \['fid2'\]; known: fid, "),
+    ({"eval": {"n": 1}}, r"^eval.n must be >= 2"),
+    ({"eval": {"samples": 10}}, r"^unknown key\(s\) \['samples'\] in section 'eval'; valid keys: \['metrics', "),
+    ({"resources": {"threads": "2"}}, r"^resources.threads: expected an integer, got '2'$"),
+    ({"resources": {"gpus": 1}}, r"^unknown key\(s\) \['gpus'\] in section 'resources'"),
+    ({"resources": {"max_concurrent": 0}}, r"^resources.max_concurrent must be >= 1 or null, got 0$"),
+    ({"overrides": ["train.seed=1"]}, r"^sweep 'overrides' must map dotted config keys to values"),
+    ({"retries": True}, r"^sweep 'retries' must be an integer >= 0, got True$"),
+])
+def test_bad_sweep_blocks_are_config_errors(block, match):
+    with pytest.raises(ConfigError, match=match):
+        tiny_spec(**block)
+
+
+def test_load_sweep_names_the_file_and_reports_yaml_errors_in_one_line(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("base: {data: {name: digits}}\neval: {metrics: fid}\n")
+    with pytest.raises(ConfigError, match=f"^{path}: eval.metrics: expected a list"):
+        load_sweep(path)
+    path.write_text("grid: {objective.beta: [0, 1}\n")
+    with pytest.raises(ConfigError) as e:
+        load_sweep(path)
+    assert str(e.value).startswith(f"{path}: not valid YAML: ") and "line 1" in str(e.value)
+    assert "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
@@ -214,6 +253,122 @@ def test_failing_trial_is_retried_once_then_marked_failed(tmp_path):
     assert "deliberate failure of digits-beta0.1" in rec["error"]
 
 
+def record_and_finish(payload, failures=None, log=None):
+    """A trial that writes the run's config (as training would) and an eval file, unless ``failures`` (run name ->
+    a list of exceptions to raise, one per attempt) says this attempt fails."""
+    if log is not None:
+        with open(log, "a") as fh:
+            fh.write(payload["name"] + "\n")
+    pending = (failures or {}).get(payload["name"])
+    if pending:
+        raise pending.pop(0)
+    run_dir = Path(payload["run_dir"])
+    (run_dir / "eval").mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(json.dumps(payload["config"]))  # JSON is YAML
+    for m in payload["eval"]["metrics"]:
+        (run_dir / "eval" / f"{m}.json").write_text(json.dumps({"value": 1.0, "protocol": {"n": payload["eval"]["n"]}}))
+    return {"name": payload["name"]}
+
+
+@pytest.mark.parametrize("errors, attempts", [
+    ([ConfigError("bad"), ConfigError("bad")], 1),  # a user error: a retry would fail the same way
+    ([RuntimeError("same"), RuntimeError("same"), RuntimeError("same")], 2),  # the same error twice in a row
+    ([RuntimeError("lost worker 1"), RuntimeError("lost worker 2")], 3),  # transient: retried, then succeeds
+])
+def test_deterministic_failures_are_not_retried(tmp_path, errors, attempts):
+    log = tmp_path / "calls.txt"
+    spec = tiny_spec(grid={"objective.beta": [0, 1]}, retries=3)
+    fn = functools.partial(record_and_finish, failures={"digits-beta1": list(errors)}, log=log)
+    result = run_sweep(spec, tmp_path / "sweep", executor="local", progress=False, trial_fn=fn)
+    assert log.read_text().split().count("digits-beta1") == attempts
+    assert result["failed"] == ([] if attempts == 3 else ["digits-beta1"])
+    trial_log = (tmp_path / "sweep" / "runs" / "digits-beta1" / "trial.log").read_text()
+    # every failed attempt's whole traceback, not an escaped tail in sweep.json
+    assert trial_log.count("Traceback (most recent call last):") == min(attempts, len(errors))
+    assert re.search(rf"raise pending.pop\(0\)\n(\w+\.)*{type(errors[0]).__name__}: {errors[0]}\n", trial_log)
+
+
+def test_changed_config_is_detected_and_rerun_on_request(tmp_path):
+    spec = tiny_spec(grid={"objective.beta": [0, 1]})
+    out = tmp_path / "sweep"
+    run_sweep(spec, out, executor="local", progress=False, trial_fn=record_and_finish)
+    changed = tiny_spec(grid={"objective.beta": [0, 1]}, overrides={"net.width": 0.125})
+    with pytest.raises(ChangedRunsError, match=r"^2 run\(s\) in .* were made with another config .*digits-beta0 "
+                       r"\(net.width: 0.0625 -> 0.125\).*--rerun-changed"):
+        run_sweep(changed, out, executor="local", progress=False, trial_fn=record_and_finish)
+    # bookkeeping (threads, progress, data location) is not a change
+    same = run_sweep(spec, out, executor="local", progress=False, trial_fn=record_and_finish, threads=2,
+                     data_dir=str(tmp_path))
+    assert (same["skipped"], same["started"]) == (2, 0)
+    rerun = run_sweep(changed, out, executor="local", progress=False, trial_fn=record_and_finish, rerun_changed=True)
+    assert (rerun["skipped"], rerun["started"], rerun["replaced"]) == (0, 2, ["digits-beta0", "digits-beta1"])
+    assert sorted(p.name.split("-2")[0] for p in (out / "replaced").iterdir()) == ["digits-beta0", "digits-beta1"]
+    assert SweepState.open(out).runs["digits-beta0"]["attempts"] == 1  # counted afresh
+
+
+def _sweep_file(tmp_path: Path, **data) -> Path:
+    path = tmp_path / "s.yaml"
+    path.write_text(json.dumps({"base": TINY, "grid": {"objective.beta": [0, 1]}, **data}))
+    return path
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"eval": {"metrics": ["fid", "fidd"], "n": 50}}, r"eval.metrics: unknown metric\(s\) \['fidd'\]"),
+    ({"eval": {"metrics": ["fid"], "n": 1000}}, r"eval.n = 1000 exceeds the digits test set \(297 images\)"),
+    ({"eval": {"n": 50}, "models": {"normal": {"prior.kind": "normal", "train.prior_epochs": 1}}},
+     r"prior.kind 'normal' is a fixed N\(0, I\) with nothing to train"),
+])
+def test_bad_sweeps_fail_before_anything_is_created(tmp_path, capsys, monkeypatch, data, message):
+    from latentprior.cli import main
+    from latentprior.experiments import trial
+
+    monkeypatch.setattr(trial, "_default_train", lambda *a: pytest.fail("a trial started"))
+    out = tmp_path / "out"
+    assert main(["sweep", str(_sweep_file(tmp_path, **data)), "--out", str(out), "--local", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and re.search(message, err), err
+    assert not out.exists()  # no sweep.json, no run directory
+
+
+def test_cli_sweep_with_a_failed_run_exits_1_and_lists_it(tmp_path, capsys, monkeypatch):
+    from latentprior.cli import main
+    from latentprior.experiments import trial
+
+    def train_fails_for_beta1(cfg, run_dir):
+        if cfg.objective.beta == 1:
+            raise RuntimeError("out of memory")
+        return fake_train(cfg, run_dir)
+
+    monkeypatch.setattr(trial, "_default_train", train_fails_for_beta1)
+    monkeypatch.setattr(trial, "_default_evaluate", fake_evaluate)
+    sweep = _sweep_file(tmp_path, eval={"metrics": ["fid"], "n": 50})
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", str(sweep), "--out", str(tmp_path / "out"), "--local", "--no-progress"])
+    assert exit_.value.code == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip().splitlines()[-1])["failed"] == ["digits-beta1"]
+    assert captured.err.splitlines()[-1] == (f"error: 1 of 2 runs failed: digits-beta1 (tracebacks in "
+                                            f"{tmp_path / 'out'}/runs/<name>/trial.log)")
+
+
+def fake_train(cfg, run_dir):
+    """Stands in for training: a checkpoint index at step 6, enough for :func:`fake_evaluate`."""
+    ckpt = Path(run_dir) / "checkpoints"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    (ckpt / "latest.json").write_text(json.dumps({"file": "step_00000006.pt", "sha256": "0" * 64, "step": 6,
+                                                  "bytes": 0}))
+    return {"step": 6}
+
+
+def test_progress_counts_finished_runs():
+    from latentprior.experiments.executor import _Progress
+
+    bar = _Progress("s", total=4, done=1, enabled=True)  # one run skipped as done
+    bar.finished(True, "done a")
+    bar.finished(False, "FAILED b")
+    assert (bar.done, bar.failed, bar.bar.n) == (2, 1, 3)
+
+
 def test_cli_sweep_local_then_report(tmp_path, monkeypatch, capsys):
     from latentprior.cli import main
     from latentprior.experiments import trial
@@ -221,7 +376,7 @@ def test_cli_sweep_local_then_report(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(trial, "_default_evaluate", fake_evaluate)
     sweep = tmp_path / "s.yaml"
     sweep.write_text(json.dumps({"base": TINY | {"train": TINY["train"] | {"epochs": 0.2}},
-                                 "grid": {"objective.beta": [0, 1]}, "eval": {"metrics": ["fid"]}}))
+                                 "grid": {"objective.beta": [0, 1]}, "eval": {"metrics": ["fid"], "n": 50}}))
     assert main(["sweep", str(sweep), "--out", str(tmp_path / "out"), "--local", "--no-progress"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (out["trials"], out["done"], out["executor"]) == (2, 2, "local")
@@ -266,8 +421,8 @@ def test_latent2d_figure_from_a_2d_run(tmp_path):
     import torch
 
     from latentprior.config import config_from_dict
-    from latentprior.experiments.figures import latent2d_figure, latent2d_points
-    from latentprior.training import load_run
+    from latentprior.reports.figures import latent2d_figure, latent2d_points
+    from latentprior.training.checkpoint import load_run
 
     cfg = config_from_dict(TINY | {"model": {"latent_dim": 2}, "train": TINY["train"] | {"epochs": 0.2}})
     train(cfg, tmp_path / "run")
@@ -277,7 +432,7 @@ def test_latent2d_figure_from_a_2d_run(tmp_path):
     assert result["labels"] and result["n"] == 200
 
     model, _ = load_run(tmp_path / "run")
-    for t in model.prior.transforms:  # a zero-initialised coupling is the identity: make the flow non-trivial
+    for t in model.prior.transforms:  # a fresh coupling is the fixed map zb -> sigmoid(2) zb: make the flow non-trivial
         for p in t.parameters():
             torch.nn.init.normal_(p, std=0.3)
     pts = latent2d_points(model, torch.rand(50, 1, 28, 28), n_prior=40, generator=torch.Generator().manual_seed(0))
@@ -292,9 +447,35 @@ def test_latent2d_figure_from_a_2d_run(tmp_path):
 
 def test_latent2d_rejects_other_latent_sizes(tmp_path):
     from latentprior.config import config_from_dict
-    from latentprior.experiments.figures import latent2d_figure
+    from latentprior.reports.figures import FigureError, latent2d_figure
 
     cfg = config_from_dict(TINY | {"train": TINY["train"] | {"epochs": 0.07}})
     train(cfg, tmp_path / "run")
-    with pytest.raises(ValueError, match="latent_dim = 2"):
+    with pytest.raises(FigureError, match="latent_dim = 2, this one has 4"):
         latent2d_figure(tmp_path / "run", n=20)
+    normal = config_from_dict(TINY | {"prior": {"kind": "normal"}, "model": {"latent_dim": 2},
+                                      "train": TINY["train"] | {"epochs": 0.07}})
+    train(normal, tmp_path / "normal")
+    with pytest.raises(FigureError, match="needs a flow prior .* this run has StandardNormal"):
+        latent2d_figure(tmp_path / "normal", n=20)
+
+
+def test_the_documented_sweep_example_expands():
+    import yaml
+
+    from latentprior.experiments.checks import check_sample_counts
+
+    text = (ROOT / "docs" / "sweeps.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
+    spec = sweep_from_dict(yaml.safe_load(block), ROOT / "configs" / "sweeps")  # base paths: relative to the file
+    trials = expand(spec)
+    check_sample_counts(spec.eval, trials)
+    assert len(trials) == 3 * 3 * 2 and {t.labels["model_label"] for t in trials} == \
+        {"VAE + RealNVP prior", "VAE + N(0, I) prior", "AAE + adversarial prior"}
+
+
+def test_dataset_sizes_match_the_embedded_digits():
+    from latentprior.data import load_dataset
+    from latentprior.data.load import SIZES
+
+    assert {s: len(load_dataset("digits", s)) for s in ("train", "test")} == SIZES["digits"]

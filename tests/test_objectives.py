@@ -8,6 +8,7 @@ import torch
 from latentprior.config import config_from_dict
 from latentprior.models import build_model
 from latentprior.objectives import build_objective, run_updates
+from latentprior.training.run import set_phase_mode
 
 
 def _cfg(kind="vae", prior="realnvp", beta=0.0, learn_gamma=False, encoder="gaussian", loss="paper", r1=0.0):
@@ -15,13 +16,13 @@ def _cfg(kind="vae", prior="realnvp", beta=0.0, learn_gamma=False, encoder="gaus
         "data": {"name": "digits"},
         "net": {"width": 0.03125},
         "prior": {"kind": prior, "layers": 2, "hidden": 16, "disc_layers": 1, "disc_hidden": 16},
-        "model": {"latent_dim": 4, "learn_gamma": learn_gamma, "encoder": encoder},
+        "model": {"latent_dim": 4, "learn_gamma": learn_gamma, "gamma_update": "gradient", "encoder": encoder},
         "objective": {"kind": kind, "beta": beta, "adversarial_loss": loss, "r1_penalty": r1},
     })
 
 
 def _randomise(module: torch.nn.Module, seed: int = 1) -> None:
-    """Zero-initialised coupling layers make a flow the identity; give every parameter a random value."""
+    """A fresh flow is a fixed diagonal contraction (zero last layers: μ = 0, σ = sigmoid(2)); randomise it."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in module.parameters():
@@ -161,7 +162,7 @@ def test_prior_phase_updates_only_prior_and_keeps_encoder_fixed():
     enc_before = [p.detach().clone() for p in model.autoencoder_parameters()]
     bn_before = [b.clone() for b in model.encoder.buffers()]
     prior_before = [p.detach().clone() for p in model.prior_parameters()]
-    model.train()
+    set_phase_mode(model, "prior")  # the run's mode for the phase: the frozen encoder in eval mode
     names = list(run_updates(obj, x, phase="prior"))
     assert names == ["prior/loss", "prior/log_pz"]
     assert all(torch.equal(a, b) for a, b in zip(enc_before, model.autoencoder_parameters(), strict=True))

@@ -18,11 +18,11 @@ from torch import nn
 from latentprior.config import config_from_dict
 from latentprior.data import load_dataset
 from latentprior.models import build_model
-from latentprior.objectives import build_objective, run_updates
-from latentprior.training import load_run, read_metrics, train
+from latentprior.training import read_metrics, train
+from latentprior.training.checkpoint import CheckpointError, load_run
 from latentprior.training.distributed import GlobalBatchNorm, convert_global_batchnorm
-from latentprior.training.loop import EpochSampler
-from latentprior.training.performance import prepare_batch, prepare_model, step_options
+from latentprior.training.performance import prepare_model, step_options
+from latentprior.training.run import open_run
 
 
 def _cfg(**train_kw):
@@ -39,19 +39,11 @@ def digits():
 
 
 def _first_losses(digits, steps: int = 3, **train_kw) -> list[dict[str, float]]:
-    """Losses of the first steps, prepared exactly as training/loop.py prepares them."""
-    cfg = _cfg(**train_kw)
-    torch.manual_seed(0)
-    model = prepare_model(build_model(cfg, digits.image_shape), cfg.train)
-    objective = build_objective(cfg, model)
-    objective.step_options = step_options(cfg.train, torch.device("cpu"))
-    sampler = EpochSampler(len(digits), cfg.train.batch_size, cfg.train.seed)
+    """Losses of the first steps of the training loop's step (``Run.step``)."""
+    run = open_run(_cfg(**train_kw), None, data=digits)
     torch.manual_seed(1)  # the same reparameterisation noise in every variant
-    out = []
-    for step in range(steps):
-        metrics = run_updates(objective, prepare_batch(digits.batch(sampler.indices(step)), cfg.train))
-        out.append({k: v.item() for k, v in metrics.items() if k.endswith("/loss")})
-    assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast never touches the weights
+    out = [{k: v.item() for k, v in run.step().items() if k.endswith("/loss")} for _ in range(steps)]
+    assert all(p.dtype == torch.float32 for p in run.model.parameters())  # autocast never touches the weights
     return out
 
 
@@ -89,17 +81,32 @@ def test_train_with_speed_options_writes_a_plain_checkpoint(tmp_path):
     assert cfg.train.amp == "bf16" and all(p.dtype == torch.float32 for p in model.parameters())
     # compile and channels_last may change when a run is resumed; amp may not (it changes the arithmetic)
     train(_cfg(amp="bf16", channels_last=False, epochs=0.27), run)
-    with pytest.raises(Exception, match="train.amp"):
+    with pytest.raises(CheckpointError, match="train.amp"):
         train(_cfg(amp="off", epochs=0.34), run)
 
 
-def test_compile_keeps_state_dict_keys(digits):
+def test_compile_keeps_state_dict_keys_and_routes_every_net_through_torch_compile(digits, monkeypatch):
+    # torch.compile is replaced by a recorder (compiling for real takes minutes on the CPU): what is checked is
+    # that the calls the objectives make reach the compiled callables.
+    called = []
+
+    def recording_compile(fn, *args, **kwargs):
+        def compiled(*a, **kw):
+            called.append(fn.__self__)  # fn is the module's bound _call_impl
+            return fn(*a, **kw)
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
     cfg = _cfg(compile=True)
     model = build_model(cfg, digits.image_shape)
     keys = list(model.state_dict())
-    prepare_model(model, cfg.train)  # nn.Module.compile is lazy: nothing is compiled until the first call
+    prepare_model(model, cfg.train)
     assert list(model.state_dict()) == keys
-    assert model.encoder._compiled_call_impl is not None and model.prior.transforms[0]._compiled_call_impl is not None
+    mean, _ = model.encode(digits.batch(torch.arange(4)))
+    model.decode(mean)
+    model.prior.log_prob(mean)
+    assert any(m is model.encoder for m in called) and any(m is model.decoder for m in called)
+    assert any(m is not model.prior and any(m is p for p in model.prior.modules()) for m in called)
 
 
 def test_global_batchnorm_is_batchnorm_outside_a_process_group(digits):

@@ -14,7 +14,9 @@ from torch.autograd.functional import jacobian
 from latentprior.priors import (
     ActNorm,
     AffineCoupling,
+    ComposedTransform,
     Discriminator,
+    FlowPrior,
     ImplicitPriorError,
     MLPPrior,
     Prior,
@@ -54,29 +56,16 @@ def randomise(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return module
 
 
-class FlowAsTransform(Transform):
-    """A RealNVPPrior's whole flow seen through the Transform interface, so one test covers both."""
-
-    def __init__(self, prior: RealNVPPrior) -> None:
-        super().__init__()
-        self.prior = prior
-
-    def forward(self, z: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        return self.prior.to_base(z, c)
-
-    def inverse(self, u: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        return self.prior.from_base(u, c)
-
-
-# name -> (factory, cond_dim)
+# name -> (factory, dim, cond_dim); every Transform class, and whole RealNVP cascades (odd and even D)
 TRANSFORMS = {
-    "actnorm": (lambda: ActNorm(DIM), 0),
-    "coupling": (lambda: AffineCoupling(DIM, HIDDEN, swap=False), 0),
-    "coupling-swap": (lambda: AffineCoupling(DIM, HIDDEN, swap=True), 0),
-    "coupling-cond": (lambda: AffineCoupling(DIM, HIDDEN, swap=True, cond_dim=COND), COND),
-    "flow": (lambda: FlowAsTransform(RealNVPPrior(DIM, 3, HIDDEN)), 0),
-    "flow-cond": (lambda: FlowAsTransform(RealNVPPrior(DIM, 3, HIDDEN, cond_dim=COND)), COND),
-    "flow-even-dim": (lambda: FlowAsTransform(RealNVPPrior(4, 2, HIDDEN)), 0),
+    "actnorm": (lambda: ActNorm(DIM), DIM, 0),
+    "coupling": (lambda: AffineCoupling(DIM, HIDDEN, swap=False), DIM, 0),
+    "coupling-swap": (lambda: AffineCoupling(DIM, HIDDEN, swap=True), DIM, 0),
+    "coupling-cond": (lambda: AffineCoupling(DIM, HIDDEN, swap=True, cond_dim=COND), DIM, COND),
+    "composed": (lambda: ComposedTransform([AffineCoupling(DIM, HIDDEN), ActNorm(DIM)]), DIM, 0),
+    "flow": (lambda: RealNVPPrior(DIM, 3, HIDDEN).transforms, DIM, 0),
+    "flow-cond": (lambda: RealNVPPrior(DIM, 3, HIDDEN, cond_dim=COND).transforms, DIM, COND),
+    "flow-even-dim": (lambda: RealNVPPrior(4, 3, HIDDEN).transforms, 4, 0),
 }
 
 # name -> factory; every Prior class, conditional flow included
@@ -88,22 +77,22 @@ PRIORS = {
 }
 
 
-def _inputs(batch: int, cond_dim: int, seed: int = 1) -> tuple[Tensor, Tensor | None]:
+def _inputs(batch: int, cond_dim: int, seed: int = 1, dim: int = DIM) -> tuple[Tensor, Tensor | None]:
     g = torch.Generator().manual_seed(seed)
-    z = 2 * torch.randn(batch, DIM, generator=g, dtype=torch.float64)
+    z = 2 * torch.randn(batch, dim, generator=g, dtype=torch.float64)
     c = torch.randn(batch, cond_dim, generator=g, dtype=torch.float64) if cond_dim else None
     return z, c
 
 
-def _make_transform(name: str) -> tuple[Transform, int]:
-    factory, cond_dim = TRANSFORMS[name]
-    return randomise(factory()).double(), cond_dim
+def _make_transform(name: str) -> tuple[Transform, int, int]:
+    factory, dim, cond_dim = TRANSFORMS[name]
+    return randomise(factory()).double(), dim, cond_dim
 
 
-@pytest.mark.parametrize("name", [n for n in TRANSFORMS if n != "flow-even-dim"])
+@pytest.mark.parametrize("name", list(TRANSFORMS))
 def test_inverse_undoes_forward(name: str) -> None:
-    t, cond_dim = _make_transform(name)
-    z, c = _inputs(16, cond_dim)
+    t, dim, cond_dim = _make_transform(name)
+    z, c = _inputs(16, cond_dim, dim=dim)
     u, ld = t(z, c)
     assert u.shape == z.shape and ld.shape == (16,)
     assert not torch.allclose(u, z, atol=1e-3), "randomised transform should not be the identity"
@@ -117,16 +106,13 @@ def test_inverse_undoes_forward(name: str) -> None:
 
 @pytest.mark.parametrize("name", list(TRANSFORMS))
 def test_log_det_matches_autograd_jacobian(name: str) -> None:
-    t, cond_dim = _make_transform(name)
-    dim = 4 if name == "flow-even-dim" else DIM
+    t, dim, cond_dim = _make_transform(name)
     batch = 3
-    g = torch.Generator().manual_seed(2)
-    z = 2 * torch.randn(batch, dim, generator=g, dtype=torch.float64)
-    c = torch.randn(batch, cond_dim, generator=g, dtype=torch.float64) if cond_dim else None
+    z, c = _inputs(batch, cond_dim, seed=2, dim=dim)
 
-    for fn, x, sign in ((t.forward, z, 1.0), (t.inverse, z, -1.0)):
-        jac = jacobian(lambda x_, fn=fn: fn(x_, c)[0], x)  # (B, D, B, D)
-        _, ld = fn(x, c)
+    for fn in (t.forward, t.inverse):
+        jac = jacobian(lambda x_, fn=fn: fn(x_, c)[0], z)  # (B, D, B, D)
+        _, ld = fn(z, c)
         for i in range(batch):
             block = jac[i, :, i, :]
             sgn, logabsdet = torch.linalg.slogdet(block)
@@ -134,23 +120,115 @@ def test_log_det_matches_autograd_jacobian(name: str) -> None:
             torch.testing.assert_close(ld[i], logabsdet, atol=1e-10, rtol=1e-10)
             others = torch.cat([jac[i, :, :i, :].flatten(), jac[i, :, i + 1 :, :].flatten()])
             assert torch.all(others == 0), "examples in a batch must not interact"
-        if sign < 0:
-            # the inverse's log-det at u = f(z) is minus the forward log-det at z
-            u, ld_fwd = t(z, c)
-            torch.testing.assert_close(t.inverse(u, c)[1], -ld_fwd, atol=1e-10, rtol=1e-10)
 
 
-@pytest.mark.parametrize("cond_dim", [0, COND])
-def test_every_flow_parameter_gets_a_gradient(cond_dim: int) -> None:
-    torch.manual_seed(0)
-    prior = randomise(RealNVPPrior(DIM, 3, HIDDEN, cond_dim=cond_dim))
-    z = torch.randn(64, DIM)
-    c = torch.randn(64, cond_dim, requires_grad=True) if cond_dim else None
-    prior.log_prob(z, c).mean().backward()
-    for name, p in prior.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
-    if c is not None:
-        assert c.grad is not None and c.grad.abs().sum() > 0
+@pytest.mark.parametrize("name", list(TRANSFORMS))
+def test_every_transform_parameter_gets_a_gradient(name: str) -> None:
+    t, dim, cond_dim = _make_transform(name)
+    assert len(list(t.parameters())) > 0
+    for fn in (t.forward, t.inverse):
+        z, c = _inputs(32, cond_dim, dim=dim)
+        if c is not None:
+            c.requires_grad_(True)
+        t.zero_grad(set_to_none=True)
+        out, ld = fn(z, c)
+        (out.pow(2).sum() + ld.sum()).backward()
+        for pname, p in t.named_parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0, (fn.__name__, pname)
+        if c is not None:
+            assert c.grad is not None and c.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", list(TRANSFORMS))
+def test_transform_state_dict_round_trip(name: str) -> None:
+    t, dim, cond_dim = _make_transform(name)
+    fresh = randomise(TRANSFORMS[name][0](), seed=7).double()
+    z, c = _inputs(10, cond_dim, dim=dim)
+    with torch.no_grad():
+        before = t(z, c)
+        assert not torch.allclose(fresh(z, c)[0], before[0])
+        buffer = io.BytesIO()
+        torch.save(t.state_dict(), buffer)
+        buffer.seek(0)
+        fresh.load_state_dict(torch.load(buffer, weights_only=True))
+        after = fresh(z, c)
+    assert torch.equal(after[0], before[0]) and torch.equal(after[1], before[1])
+
+
+def test_composed_transform_applies_its_layers_in_order() -> None:
+    """forward is f_2(f_1(z)) with the log-dets added; inverse undoes f_2 first (checked layer by layer, so a
+    cascade run in the wrong order, or one that drops a log-det, fails even where it stays invertible)."""
+    first, second = randomise(AffineCoupling(DIM, HIDDEN)).double(), randomise(ActNorm(DIM), seed=1).double()
+    composed = ComposedTransform([first, second])
+    z, _ = _inputs(8, 0)
+    u1, ld1 = first(z)
+    u2, ld2 = second(u1)
+    u, ld = composed(z)
+    assert torch.equal(u, u2)
+    torch.testing.assert_close(ld, ld1 + ld2, atol=1e-12, rtol=0)
+    v1, _ = second.inverse(z)
+    assert torch.equal(composed.inverse(z)[0], first.inverse(v1)[0])
+    assert len(composed) == 2 and isinstance(composed[1:], ComposedTransform)
+    empty_u, empty_ld = ComposedTransform()(z)
+    assert torch.equal(empty_u, z) and torch.equal(empty_ld, torch.zeros(8, dtype=torch.float64))
+    with pytest.raises(TypeError, match="composes Transforms"):
+        ComposedTransform([torch.nn.Linear(2, 2)])
+
+
+def test_realnvp_is_a_flow_prior_over_a_standard_normal() -> None:
+    """The prior is its cascade plus the base: log p(z) = log N(f(z); 0, I) + log|det df/dz|, and its
+    layers keep the checkpoint keys ``transforms.<i>.<name>`` (the base's constants are not saved)."""
+    prior = randomise(RealNVPPrior(DIM, 3, HIDDEN)).double()
+    assert isinstance(prior, FlowPrior) and isinstance(prior.base, StandardNormal)
+    assert prior.transform is prior.transforms and len(prior.transforms) == 5
+    assert list(prior.state_dict())[:2] == ["transforms.0.log_scale", "transforms.0.bias"]
+    assert all(k.startswith("transforms.") for k in prior.state_dict())
+    z, _ = _inputs(16, 0)
+    u, ld = prior.to_base(z)
+    expected = torch.distributions.Normal(0.0, 1.0).log_prob(u).sum(-1) + ld
+    torch.testing.assert_close(prior.log_prob(z), expected, atol=1e-12, rtol=1e-12)
+    # sampling is the inverse of base draws: the same generator gives f^{-1} of the same u
+    u0 = prior.base.sample(6, generator=torch.Generator().manual_seed(3))
+    z0 = prior.sample(6, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(prior.from_base(u0)[0], z0, atol=0, rtol=0)
+
+
+def test_flow_prior_wraps_a_single_transform() -> None:
+    coupling = randomise(AffineCoupling(DIM, HIDDEN)).double()
+    prior = FlowPrior(coupling, StandardNormal(DIM).double())
+    assert isinstance(prior.transforms, ComposedTransform) and prior.transforms[0] is coupling
+    z, _ = _inputs(8, 0)
+    torch.testing.assert_close(prior.to_base(z)[0], coupling(z)[0], atol=0, rtol=0)
+    with pytest.raises(ValueError, match="needs a density"):
+        FlowPrior(coupling, MLPPrior(DIM, HIDDEN, 1))
+
+
+def test_conditional_flow_log_prob_depends_on_the_context() -> None:
+    prior = randomise(RealNVPPrior(DIM, 3, HIDDEN, cond_dim=COND)).double()
+    z, c = _inputs(16, COND)
+    lp = prior.log_prob(z, c)
+    assert (prior.log_prob(z, c + 0.5) - lp).abs().min() > 1e-6
+    torch.testing.assert_close(prior.log_prob(z, c.clone()), lp, atol=0, rtol=0)
+    # sampling goes through the same c: other contexts give other draws from the same noise
+    s1 = prior.sample(16, c, generator=torch.Generator().manual_seed(0))
+    s2 = prior.sample(16, c + 0.5, generator=torch.Generator().manual_seed(0))
+    assert (s1 - s2).abs().amax(-1).min() > 1e-6
+
+
+def test_standard_normal_log_prob_matches_torch_distributions() -> None:
+    prior = StandardNormal(DIM).double()
+    z, _ = _inputs(12, 0)
+    torch.testing.assert_close(prior.log_prob(z), torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1))
+    # through the loc/scale buffers (what a base with a learned mean will set): not only the N(0, I) case
+    g = torch.Generator().manual_seed(4)
+    prior.loc.copy_(torch.randn(DIM, generator=g))
+    prior.scale.copy_(torch.rand(DIM, generator=g) + 0.5)
+    expected = torch.distributions.Normal(prior.loc, prior.scale).log_prob(z).sum(-1)
+    torch.testing.assert_close(prior.log_prob(z), expected, atol=1e-12, rtol=1e-12)
+    eps = torch.randn(5, DIM, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    draws = prior.sample(5, generator=torch.Generator().manual_seed(9))
+    torch.testing.assert_close(draws, prior.loc + prior.scale * eps, atol=0, rtol=0)
+    assert prior.state_dict() == {}  # constants: nothing to checkpoint
 
 
 @pytest.mark.parametrize("cond_dim", [0, 2])
@@ -271,10 +349,28 @@ def test_flow_and_coupling_reject_dim_below_two_and_wrong_context() -> None:
 
 def test_mlp_prior_is_implicit() -> None:
     prior = MLPPrior(DIM, HIDDEN, 3, noise_dim=11)
-    assert not prior.has_density and prior.learnable
+    assert not prior.has_density
     with pytest.raises(ImplicitPriorError, match="no log_prob"):
         prior.log_prob(torch.randn(4, DIM))
     assert prior.sample(9).shape == (9, DIM)
+
+
+def test_mlp_prior_eval_sample_is_its_net_on_the_same_noise() -> None:
+    torch.manual_seed(0)
+    prior = MLPPrior(DIM, HIDDEN, 2, noise_dim=7)
+    prior.sample(64)  # train mode: running statistics move off their defaults, so eval mode is not a no-op
+    prior.eval()
+    eps = torch.randn(10, 7, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        draws = prior.sample(10, generator=torch.Generator().manual_seed(3))
+        expected = prior.net(eps)
+    assert torch.equal(draws, expected)
+    # by hand: Linear -> BN(running statistics) -> ReLU, twice, then the output Linear
+    h = eps
+    for lin, bn in ((prior.net[0], prior.net[1]), (prior.net[3], prior.net[4])):
+        x = h @ lin.weight.T
+        h = torch.relu((x - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps) * bn.weight + bn.bias)
+    torch.testing.assert_close(draws, h @ prior.net[6].weight.T + prior.net[6].bias, atol=1e-5, rtol=1e-5)
 
 
 def test_mlp_prior_batch_norm_train_versus_eval() -> None:
@@ -314,15 +410,12 @@ def test_build_prior_kinds(kind: str, cls: type) -> None:
     assert prior.sample(3).shape == (3, DIM)
 
 
-def test_build_prior_errors() -> None:
+def test_build_prior_errors_and_options() -> None:
     with pytest.raises(ValueError, match="adversarial, normal, realnvp") as info:
         build_prior("glow", DIM, layers=2, hidden=HIDDEN)
     assert "'glow'" in str(info.value)
-    with pytest.raises(ValueError, match="noise_dim"):
-        build_prior("realnvp", DIM, layers=2, hidden=HIDDEN, noise_dim=4)
-    with pytest.raises(ValueError, match="cond_dim"):
-        build_prior("adversarial", DIM, layers=2, hidden=HIDDEN, cond_dim=2)
     assert build_prior("realnvp", DIM, layers=2, hidden=HIDDEN, cond_dim=COND).cond_dim == COND
+    assert build_prior("adversarial", DIM, layers=2, hidden=HIDDEN, noise_dim=4).noise_dim == 4
 
 
 def _mixture(n: int, g: torch.Generator) -> Tensor:

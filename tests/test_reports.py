@@ -10,6 +10,7 @@ import json
 import math
 import random
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -91,36 +92,99 @@ def test_report_numbers_equal_the_eval_json(tmp_path):
     assert f"{float(first['fid_mean']):.4g} ± {float(first['fid_std']):.2g}" in md
 
 
-def test_report_plots_and_html_links_resolve(tmp_path):
+def _png(path: Path, size=(30, 30)) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (200, 10, 10)).save(path)
+
+
+def test_report_folder_is_self_contained_and_renders_after_a_move(tmp_path):
+    make_sweep(tmp_path / "sweep", dims=(16, 64), betas=(0.0, 1.0), seeds=(0, 1), failed=None)
+    run = tmp_path / "sweep" / "runs" / "mnist-aae_adv-dim16-beta0-seed0"
+    _png(run / "samples" / "samples.png", (302, 302))
+    _png(run / "samples" / "reconstructions.png", (242, 62))
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
+        {"step": 1, "phase": "joint", "autoencoder/loss": 3.0}, {"step": 2, "phase": "prior", "prior/loss": 1.0}]))
+    (run / "config.yaml").write_text("train: {seed: 0}\n")
+    result = write_report(tmp_path / "sweep", tmp_path / "rep")
+    moved = tmp_path / "elsewhere" / "report"
+    moved.parent.mkdir()
+    Path(result["out"]).rename(moved)  # the runs stay where they are; the report must not need them
+    shutil.rmtree(tmp_path / "sweep")
+    page = moved / "index.html"
+    text = page.read_text()
+    srcs = re.findall(r"<img [^>]*src='([^']+)'", text)
+    # 2 plots + 16 runs' samples + one run's reconstructions and loss curves
+    assert len(srcs) == 2 + 16 + 2 and all((page.parent / s).is_file() for s in srcs), srcs
+    hrefs = [h for h in re.findall(r"href='([^']+)'", text) if not h.startswith("file:")]
+    assert not [h for h in hrefs if not (page.parent / h).is_file()]
+    assert "runs/mnist-aae_adv-dim16-beta0-seed0/metrics.jsonl" in hrefs and \
+        "runs/mnist-aae_adv-dim16-beta0-seed0/config.yaml" in hrefs
+    # a 302 px grid is shown at its own size (no shrinking), a 30 px one at 10x, both as crisp pixels
+    assert "samples.png' width='302' height='302'" in text and "samples.png' width='300' height='300'" in text
+    assert "AAE + adversarial prior · β = 0 · seed 0 · latent dim 16" in text  # model label and β in the caption
+    assert "fid: lower is better" in text
+
+
+def test_plots_are_150_dpi_png_and_svg_with_the_sample_count(tmp_path):
+    from PIL import Image
+
     make_sweep(tmp_path, dims=(16, 64), betas=(0.0, 1.0), seeds=(0, 1), failed=None)
     result = write_report(tmp_path)
     names = sorted(Path(p).name for p in result["plots"])
     assert names == ["fid_vs_beta_mnist.png", "fid_vs_latent_dim_mnist.png"]
-    for p in result["plots"]:
-        assert Path(p).read_bytes()[:4] == b"\x89PNG"
-    page = Path(result["html"])
-    text = page.read_text()
-    links = re.findall(r"(?:src|href)='([^']+)'", text)
-    assert links and not any(link.startswith("/") for link in links)  # relative: the folder can be moved
-    for link in links:
-        assert (page.parent / link).is_file(), link
-    assert sum("samples/samples.png" in link for link in links) == 2 * 16  # each run's grid: an img and a link
-    assert "VAE + flow prior (fixed γ)" in text and "fid_vs_beta_mnist.png" in text
+    for p in map(Path, result["plots"]):
+        with Image.open(p) as im:
+            assert im.format == "PNG" and round(im.info["dpi"][0]) == 150
+        svg = p.with_suffix(".svg").read_text()
+        assert "n = 1000 samples" in svg and "2 seeds" in svg
+
+
+def test_different_sample_counts_are_never_pooled(tmp_path):
+    make_sweep(tmp_path, betas=(0.0, 1.0), seeds=(0, 1), failed=None)
+    run = tmp_path / "runs" / "mnist-aae_adv-dim64-beta1-seed1" / "eval" / "fid.json"
+    run.write_text(json.dumps({"value": 1000.0, "protocol": {"n": 50}}))
+    result = write_report(tmp_path)
+    summary = [r for r in read_csv(Path(result["out"]) / "summary.csv")
+               if r["model"] == "aae_adv" and float(r["beta"]) == 1.0]
+    assert sorted((r["eval_n"], r["n"]) for r in summary) == [("1000", "1"), ("50", "1")]
+    assert float(next(r for r in summary if r["eval_n"] == "50")["fid_mean"]) == 1000.0
+    assert result["warnings"] == ["dataset=mnist, model=aae_adv, beta=1.0, latent_dim=64: evaluated on different "
+                                  "sample counts (50, 1000); shown as separate rows, never averaged"]
+    assert "never averaged" in Path(result["html"]).read_text()
+    # one plot per sample count with two β values: the n = 50 runs have one β, so only n = 1000 is drawn
+    assert [Path(p).name for p in result["plots"]] == ["fid_vs_beta_mnist_n1000.png"]
+
+
+def _hand_run(run: Path, beta: float, fid: float) -> None:
+    (run / "eval").mkdir(parents=True)
+    cfg = {"data": {"name": "digits"}, "objective": {"kind": "vae", "beta": beta}, "prior": {"kind": "realnvp"},
+           "model": {"latent_dim": 8, "learn_gamma": True}, "train": {"seed": 3}}
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (run / "eval" / "fid.json").write_text(json.dumps({"value": fid}))
 
 
 def test_report_without_sweep_json_reads_run_configs(tmp_path):
-    run = tmp_path / "runs" / "a"
-    (run / "eval").mkdir(parents=True)
-    cfg = {"data": {"name": "digits"}, "objective": {"kind": "vae", "beta": 0.5}, "prior": {"kind": "realnvp"},
-           "model": {"latent_dim": 8, "learn_gamma": True}, "train": {"seed": 3}}
-    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
-    (run / "eval" / "fid.json").write_text(json.dumps({"value": 12.5}))
+    _hand_run(tmp_path / "runs" / "a", 0.5, 12.5)
     (rec,) = collect_runs(tmp_path)
     assert rec.labels == {"dataset": "digits", "model": "vae_realnvp_learned_gamma",
                           "model_label": "vae_realnvp_learned_gamma", "beta": 0.5, "latent_dim": 8, "seed": 3}
     assert rec.metrics == {"fid": 12.5}
     result = write_report(tmp_path)
     assert result["plots"] == [] and read_csv(Path(result["out"]) / "runs.csv")[0]["fid"] == "12.5"
+
+
+def test_report_of_a_plain_folder_of_runs_and_of_one_run(tmp_path):
+    _hand_run(tmp_path / "a", 0.5, 12.5)
+    _hand_run(tmp_path / "b", 1.0, 20.0)
+    result = write_report(tmp_path)
+    assert result["runs"] == 2
+    diff = read_csv(Path(result["out"]) / "config_diff.csv")  # only the key that differs
+    assert diff == [{"name": "a", "objective.beta": "0.5"}, {"name": "b", "objective.beta": "1.0"}]
+    one = write_report(tmp_path / "b")
+    assert (one["runs"], one["out"]) == (1, str(tmp_path / "b" / "report"))
+    assert read_csv(Path(one["out"]) / "runs.csv")[0]["fid"] == "20.0"
 
 
 def test_metric_values_reads_result_fields_only():
@@ -136,5 +200,6 @@ def test_metric_values_reads_result_fields_only():
 def test_report_cli_errors_without_runs(tmp_path, capsys):
     from latentprior.cli import main
 
-    with pytest.raises(SystemExit, match="neither sweep.json"):
-        main(["report", str(tmp_path)])
+    assert main(["report", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == \
+        f"error: {tmp_path} holds no runs: no sweep.json, config.yaml, runs/*/config.yaml or */config.yaml\n"

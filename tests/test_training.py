@@ -1,47 +1,61 @@
-"""The training loop: exact resume, NaN stop with the last good checkpoint kept, verified checkpoints, CLI."""
+"""The training loop: exact resume (VAE, AAE, fp16), NaN stop with the last good checkpoint kept, verified
+checkpoints, the resume policy, CLI."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from latentprior import cli
-from latentprior.config import config_from_dict
-from latentprior.training import CheckpointError, NonFiniteLossError, load_checkpoint, load_run, read_metrics, train
-from latentprior.training import loop as loop_module
+from latentprior.config import TrainConfig, config_from_dict
+from latentprior.training import read_metrics, train
+from latentprior.training import run as run_module
+from latentprior.training.checkpoint import CheckpointError, load_checkpoint, load_run
+from latentprior.training.distributed import DistContext
+from latentprior.training.metrics_log import MetricWindow, NonFiniteLossError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _cfg(**train):
+AAE = {"prior": {"kind": "adversarial", "layers": 1, "hidden": 32, "disc_layers": 1, "disc_hidden": 32},
+       "objective": {"kind": "aae", "beta": 1.0, "lr": 1e-3, "adversarial_loss": "nonsaturating", "r1_penalty": 1.0}}
+
+
+def _cfg(sections=None, **train):
     return config_from_dict({
         "data": {"name": "digits"},
         "net": {"width": 0.0625},
         "prior": {"kind": "realnvp", "layers": 2, "hidden": 32},
         "model": {"latent_dim": 8},
         "objective": {"kind": "vae", "beta": 0.0, "lr": 1e-3},
+        **(sections or {}),
         "train": {"epochs": 1, "prior_epochs": 0.5, "batch_size": 100, "log_every": 1, "checkpoint_every": 4,
                   "progress": False, **train},
     })
 
 
 def _losses(run_dir):
-    return [(r["step"], r["phase"], r["autoencoder/loss"] if "autoencoder/loss" in r else None, r["prior/loss"])
-            for r in read_metrics(run_dir)]
+    """(step, phase, {loss key: value}) of every record."""
+    return [(r["step"], r["phase"], {k: v for k, v in r.items() if k.endswith("/loss")}) for r in read_metrics(run_dir)]
 
 
-def test_resume_matches_uninterrupted_run(tmp_path):
-    cfg = _cfg()  # digits: 1500 images -> 15 steps/epoch; 15 joint + 8 prior-only steps
+def _interrupted_equals_uninterrupted(cfg, tmp_path, stop: int) -> None:
+    """A run stopped after step ``stop`` and resumed logs the losses of an uninterrupted one, to the last bit."""
     full = train(cfg, tmp_path / "full")
-    assert full["step"] == full["total_steps"] == 23
-    train(cfg, tmp_path / "split", max_steps=9)  # stops after a checkpoint at 8 plus one more step
-    assert load_checkpoint(tmp_path / "split")["step"] == 9
+    assert full["step"] == full["total_steps"]
+    train(cfg, tmp_path / "split", max_steps=stop)
+    assert load_checkpoint(tmp_path / "split")["step"] == stop
     train(cfg, tmp_path / "split")
     a, b = _losses(tmp_path / "full"), _losses(tmp_path / "split")
-    assert [r[:2] for r in a] == [r[:2] for r in b]
+    assert len(a) == full["step"] and [r[:2] for r in a] == [r[:2] for r in b]
     assert {r[1] for r in a} == {"joint", "prior"}
     for ra, rb in zip(a, b, strict=True):
         assert ra == rb, f"step {ra[0]} differs after resume"
@@ -49,13 +63,48 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     mb, _ = load_run(tmp_path / "split")
     for (k, va), vb in zip(ma.state_dict().items(), mb.state_dict().values(), strict=True):
         assert torch.equal(va, vb), k
+
+
+def test_resume_matches_uninterrupted_run(tmp_path):
+    # digits: 1500 images -> 15 steps/epoch; 15 joint + 8 prior-only steps; stops after a checkpoint at 8 + 1 step
+    _interrupted_equals_uninterrupted(_cfg(), tmp_path, stop=9)
     assert (tmp_path / "full" / "samples" / "samples.png").stat().st_size > 0
     assert (tmp_path / "full" / "config.yaml").exists()
     assert any((tmp_path / "full" / "tb").iterdir())
 
 
+def test_aae_resume_matches_uninterrupted_run(tmp_path):
+    # the three updates (with R1) in the joint phase, prior and discriminator on the frozen encoder after it
+    _interrupted_equals_uninterrupted(_cfg(AAE, epochs=0.4, prior_epochs=0.4), tmp_path, stop=5)
+
+
+def test_fp16_resume_matches_uninterrupted_run(tmp_path):
+    # fp16 autocast on the CPU, with its GradScaler: a fresh scaler after the resume (scale 2**16) would skip
+    # the first resumed steps again while it recalibrates, and the losses would differ.
+    # Batches of 10 (fp16 on the CPU is slow): 6 joint + 3 prior-only steps; the scale halves at each of the first 5.
+    cfg = _cfg({"objective": {"kind": "vae", "beta": 1.0, "lr": 1e-3}}, epochs=0.04, prior_epochs=0.02, amp="fp16",
+               batch_size=10)
+    _interrupted_equals_uninterrupted(cfg, tmp_path, stop=3)
+    scaler = load_checkpoint(tmp_path / "split")["scaler"]
+    assert scaler["scale"] < 2.0**16  # it did calibrate: the restored state is not the initial one
+
+
+def test_loading_a_run_does_not_import_the_training_loop():
+    code = ("import sys; import latentprior.training.checkpoint; from latentprior.training import load_run; "
+            "print(sorted(m for m in sys.modules if m.startswith('latentprior.training.')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    loaded = done.stdout.strip()
+    assert "latentprior.training.checkpoint" in loaded and "loop" not in loaded and "run'" not in loaded
+
+
+def test_the_resume_policy_is_declared_on_the_train_fields():
+    may_change = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("resume_may_change")}
+    assert may_change == {"epochs", "prior_epochs", "log_every", "checkpoint_every", "samples_every", "images_every",
+                          "device", "threads", "progress", "compile", "channels_last", "adam_impl", "cuda_graphs"}
+
+
 def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    real = loop_module.run_updates
+    real = run_module.run_updates
     calls = {"n": 0}
 
     def poisoned(objective, x, phase="joint"):
@@ -65,12 +114,24 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypat
             out["autoencoder/loss"] = torch.tensor(float("nan"))
         return out
 
-    monkeypatch.setattr(loop_module, "run_updates", poisoned)
-    with pytest.raises(NonFiniteLossError, match="step 6"):
+    monkeypatch.setattr(run_module, "run_updates", poisoned)
+    with pytest.raises(NonFiniteLossError, match=r"the autoencoder update at step 6 \(phase joint\)"):
         train(_cfg(), tmp_path / "run")
     ckpt = load_checkpoint(tmp_path / "run")
     assert ckpt["step"] == 4  # the checkpoint before the bad step, untouched
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_metric_window_means_and_names_the_steps_a_late_check_covers():
+    window = MetricWindow(DistContext(), None, step=10)
+    for loss in (1.0, 2.0, 6.0):
+        window.add({"prior/loss": torch.tensor(loss), "prior/log_pz": torch.tensor(-loss)}, images=100)
+    means, images_per_s = window.means(13, "prior")
+    assert means == {"prior/loss": 3.0, "prior/log_pz": -3.0} and images_per_s > 0
+    window.add({"autoencoder/loss": torch.tensor(1.0), "prior/loss": torch.tensor(1.0)}, images=100)
+    window.add({"autoencoder/loss": torch.tensor(float("inf")), "prior/loss": torch.tensor(1.0)}, images=100)
+    with pytest.raises(NonFiniteLossError, match=r"of the autoencoder update in steps 14\.\.15 \(phase joint\)"):
+        window.check(15, "joint")  # a GPU run checks at log steps only: the bad step is one of those since 13
 
 
 def test_corrupt_or_truncated_checkpoint_is_refused(tmp_path):
@@ -86,6 +147,19 @@ def test_corrupt_or_truncated_checkpoint_is_refused(tmp_path):
     path.write_bytes(bytes(data[: len(data) // 3]))
     with pytest.raises(CheckpointError, match="corrupt"):
         load_run(run)
+
+
+def test_checkpoint_that_is_not_a_dict_is_refused_in_one_line(tmp_path):
+    buf = io.BytesIO()
+    torch.save([1, 2, 3], buf)  # a valid torch file, listed with the right hash, but not our payload
+    data = buf.getvalue()
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "step_00000001.pt").write_bytes(data)
+    index = {"file": "step_00000001.pt", "sha256": hashlib.sha256(data).hexdigest(), "step": 1, "bytes": len(data)}
+    (tmp_path / "checkpoints" / "latest.json").write_text(json.dumps(index))
+    with pytest.raises(CheckpointError, match=r"holds a list, not a latentprior-checkpoint/1 payload") as e:
+        load_checkpoint(tmp_path)
+    assert "\n" not in str(e.value)
 
 
 def test_resume_refuses_a_different_model(tmp_path):

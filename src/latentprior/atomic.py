@@ -1,7 +1,9 @@
 """Atomic file writes: a reader sees the old file or the new one, never a half-written one.
 
-Every writer of the package goes through here: checkpoints, configs, metric records, caches, image grids and
-downloaded or converted dataset files.
+Every file the package writes whole goes through here: checkpoints and their index, configs, sweep state,
+feature caches, image grids, reports, downloaded or converted dataset files, and the metric log when a resume
+truncates it. Logs that grow line by line are appended to instead (``metrics.jsonl``, TensorBoard events, a
+trial's log): a crash can cut only their last line, never what was written before it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,30 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes"]
+from latentprior.errors import UserError
+
+__all__ = ["WriteError", "atomic_path", "atomic_write_bytes", "writing"]
+
+
+class WriteError(OSError, UserError):
+    """A file could not be written (disk full, read-only folder, no permission); the message names the path."""
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn an OSError raised while writing ``path`` into a one-line :class:`WriteError` that names it.
+
+    Used around every write of a run (atomic files, appended logs, folders): a full disk or a read-only run
+    directory is the user's to fix, and the message must say where, not show a traceback.
+    """
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as e:
+        reason = e.strerror or str(e) or type(e).__name__
+        raise WriteError(f"cannot write {path}: {reason}; free space or make the folder writable, then run the "
+                         "command again (files written before are unchanged)") from e
 
 
 @contextlib.contextmanager
@@ -24,19 +49,21 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
     rather than ``mkstemp``: the writer creates the file, so it gets the usual umask permissions, not 0600.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
     try:
-        yield tmp_path
-        # fsync before the rename: after a crash the new name never points at data still in the page cache.
-        fd = os.open(tmp_path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp_path, dest)
+        with writing(dest):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            yield tmp_path
+            # fsync before the rename: after a crash the new name never points at data still in the page cache.
+            fd = os.open(tmp_path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp_path, dest)
     finally:
-        tmp_path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only folder cannot even hold the temporary name
+            tmp_path.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

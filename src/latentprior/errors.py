@@ -7,8 +7,12 @@ those, and also derives from :class:`UserError`, so the CLI reports every one of
 
 from __future__ import annotations
 
-__all__ = ["UserError"]
+__all__ = ["UserError", "UsageError"]
 
 
 class UserError(Exception):
     """Raised with a message that names what is wrong and what was expected."""
+
+
+class UsageError(UserError):
+    """A command line asks for something impossible: a bad option value, or a verb its run cannot do."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import struct
 import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,7 @@ __all__ = ["CELEBA_MD5", "CELEBA_SPLITS", "load_celeba", "read_attributes", "rea
 FOLDER = "celeba"
 IMAGES = "img_align_celeba"
 CROP = 140
+MAX_SIDE = 4096  # aligned CelebA images are 178×218; a header claiming more is a damaged or foreign file
 _CACHE_VERSION = 1  # bump when the decoding below changes, so old caches are not reused
 
 CELEBA_MD5 = {  # of the plain-text files
@@ -98,9 +100,11 @@ def read_attributes(path: Path) -> tuple[list[str], tuple[str, ...], np.ndarray]
         raise DataError(f"{path.name} at {path} has attribute values other than -1/1")
     codes = np.frombuffer(values.replace(b"-1", b"0"), dtype=np.uint8)
     kind = _BYTE_KIND[codes]
-    if (kind == _OTHER).any():
+    digit = kind == _DIGIT
+    # Two digits in a row were two values glued together ('1-1', '11'): one token each, or the file is corrupt.
+    if (kind == _OTHER).any() or (digit[1:] & digit[:-1]).any():
         raise DataError(f"{path.name} at {path} has attribute values other than -1/1")
-    attrs = (codes[kind == _DIGIT] == ord("1")).astype(np.int8).reshape(n, a)  # -1/1 -> 0/1
+    attrs = (codes[digit] == ord("1")).astype(np.int8).reshape(n, a)  # -1/1 -> 0/1
     try:
         files = [r[0].decode("ascii") for r in rows]
     except UnicodeDecodeError as err:
@@ -126,18 +130,28 @@ def read_partition(path: Path) -> dict[str, int]:
 
 
 def _decode(path: Path, size: int) -> np.ndarray:
-    """One aligned CelebA JPEG -> (3, size, size) uint8: centre crop 140×140, bilinear resize."""
+    """One aligned CelebA JPEG -> (3, size, size) uint8: centre crop 140×140, bilinear resize.
+
+    The frame size is checked from the header before any pixel is decoded, so a file claiming a huge
+    frame costs nothing.
+    """
     try:
         with Image.open(path) as im:
-            im = im.convert("RGB")
             w, h = im.size
+            if w > MAX_SIDE or h > MAX_SIDE:
+                raise DataError(f"{path.name} at {path} claims {w}×{h} pixels, more than {MAX_SIDE} on a side")
             if w < CROP or h < CROP:
                 raise DataError(f"{path.name} at {path} is {w}×{h}, smaller than the {CROP}×{CROP} crop")
             # Same rounding as torchvision's CenterCrop: for 178×218 the box starts at (19, 39).
             left, top = round((w - CROP) / 2), round((h - CROP) / 2)
-            im = im.crop((left, top, left + CROP, top + CROP)).resize((size, size), Image.Resampling.BILINEAR)
+            im = im.convert("RGB").crop((left, top, left + CROP, top + CROP))
+            im = im.resize((size, size), Image.Resampling.BILINEAR)
             return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
-    except OSError as err:  # PIL raises OSError subclasses for truncated or non-image files
+    except Image.DecompressionBombError as err:  # raised by Image.open itself, before our size check
+        raise DataError(f"{path.name} at {path} claims too many pixels: {err}") from err
+    # PIL raises OSError subclasses for truncated or non-image files, and ValueError/SyntaxError/struct.error
+    # from some damaged headers.
+    except (OSError, ValueError, SyntaxError, struct.error) as err:
         raise DataError(f"cannot decode {path.name} at {path}: {err}") from err
 
 

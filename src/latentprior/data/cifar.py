@@ -12,7 +12,9 @@ numpy array needs and refuses everything else.
 from __future__ import annotations
 
 import codecs
+import io
 import pickle
+import pickletools
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from .dataset import ImageDataset
 from .download import download_file, extract_tar
 from .files import DataError, require_file
 
-__all__ = ["CIFAR10_ARCHIVE", "CIFAR10_FILES", "RestrictedUnpickler", "load_cifar10", "read_batch"]
+__all__ = ["CIFAR10_ARCHIVE", "CIFAR10_FILES", "MAX_BATCH_BYTES", "RestrictedUnpickler", "load_cifar10", "read_batch"]
 
 FOLDER = "cifar10"
 BATCHES = "cifar-10-batches-py"
@@ -47,6 +49,7 @@ CIFAR10_FILES: dict[str, str] = {
 _SPLIT_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 _NUM_CLASSES = 10
 _ROW = 3 * 32 * 32
+MAX_BATCH_BYTES = 1 << 28  # an official batch is 31 MB; a larger file is refused before it is read
 
 
 def _numpy_core() -> Any:
@@ -59,23 +62,66 @@ def _numpy_core() -> Any:
     return _core
 
 
+def _refuse(what: str) -> DataError:
+    return DataError(f"refusing to unpickle {what}: a CIFAR batch holds only numpy arrays")
+
+
+class _NDArrayRef:
+    """Stands for ``numpy.ndarray`` in a pickle: official batches only pass the class to ``_reconstruct``;
+    calling it (REDUCE) would allocate whatever shape the file claims, so a call is refused. No slots: a
+    pickle's BUILD cannot set attributes on the one shared instance."""
+
+    __slots__ = ()
+
+    def __call__(self, *args: object) -> None:
+        raise _refuse("a call of numpy.ndarray (it allocates the shape a file claims)")
+
+
+def _checked_dtype(*args: Any) -> np.dtype:
+    dt = np.dtype(*args)
+    if dt.hasobject:  # object arrays unpickle arbitrary Python objects element by element
+        raise _refuse(f"an array of Python objects (dtype {dt})")
+    return dt
+
+
+def _safe_reconstruct(reconstruct: Any) -> Any:
+    def build(subtype: object, shape: Any, dtype: Any) -> np.ndarray:
+        # numpy's own pickles call this with shape (0,) and fill the array from bytes afterwards (BUILD);
+        # a non-empty shape would allocate memory no byte of the file pays for.
+        if not isinstance(subtype, _NDArrayRef) or shape != (0,):
+            raise _refuse(f"numpy _reconstruct({type(subtype).__name__}, shape {shape!r:.40})")
+        return reconstruct(np.ndarray, (0,), _checked_dtype(dtype))
+
+    return build
+
+
+def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
+    # Python 3 writes protocol-2 bytes as _codecs.encode(str, 'latin1'); other codecs (bz2, zlib) are refused.
+    if encoding not in ("latin1", "latin-1"):
+        raise _refuse(f"_codecs.encode with codec {encoding!r}")
+    return codecs.encode(text, encoding)
+
+
 def _allowed() -> dict[tuple[str, str], Any]:
     core = _numpy_core()
     allowed: dict[tuple[str, str], Any] = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        # Protocol-2 pickles written by Python 3 encode bytes as _codecs.encode(str, 'latin1').
-        ("_codecs", "encode"): codecs.encode,
+        ("numpy", "ndarray"): _NDArrayRef(),
+        ("numpy", "dtype"): _checked_dtype,
+        ("_codecs", "encode"): _latin1_encode,
     }
     for mod in ("numpy.core", "numpy._core"):
-        allowed[(f"{mod}.multiarray", "_reconstruct")] = core.multiarray._reconstruct
+        allowed[(f"{mod}.multiarray", "_reconstruct")] = _safe_reconstruct(core.multiarray._reconstruct)
         allowed[(f"{mod}.multiarray", "scalar")] = core.multiarray.scalar
         allowed[(f"{mod}.numeric", "_frombuffer")] = core.numeric._frombuffer  # protocol-5 arrays
     return allowed
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that builds only builtins and numpy arrays; any other global raises :class:`DataError`."""
+    """An unpickler that builds only builtins and numpy arrays; any other global raises :class:`DataError`.
+
+    The numpy globals it resolves are guarded: none of them can allocate more than the file's own bytes or
+    build an array of Python objects.
+    """
 
     _allowed: dict[tuple[str, str], Any] | None = None
 
@@ -85,9 +131,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         try:
             return RestrictedUnpickler._allowed[(module, name)]
         except KeyError:
-            raise DataError(
-                f"refusing to unpickle global {module}.{name}: a CIFAR batch holds only numpy arrays"
-            ) from None
+            raise _refuse(f"global {module}.{name}") from None
 
 
 def _key(k: object) -> object:
@@ -97,11 +141,21 @@ def _key(k: object) -> object:
 
 
 def read_batch(path: Path) -> dict[str, Any]:
-    """Unpickle one CIFAR file (restricted) into a dict with str keys."""
+    """Unpickle one CIFAR file (restricted) into a dict with str keys.
+
+    The file is read whole (at most ``MAX_BATCH_BYTES``) and its opcodes are walked once before unpickling:
+    the walk checks every length field against the bytes actually there, because the C unpickler allocates
+    a string's claimed length before reading it.
+    """
     try:
-        with open(path, "rb") as f:
-            # encoding='bytes' keeps Python 2 strings (the pixel buffer among them) as raw bytes.
-            obj = RestrictedUnpickler(f, encoding="bytes").load()
+        size = path.stat().st_size
+        if size > MAX_BATCH_BYTES:
+            raise DataError(f"{path.name} at {path} is {size} bytes, more than a CIFAR batch ({MAX_BATCH_BYTES})")
+        data = path.read_bytes()
+        for _ in pickletools.genops(data):
+            pass
+        # encoding='bytes' keeps Python 2 strings (the pixel buffer among them) as raw bytes.
+        obj = RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
     except DataError as err:
         raise DataError(f"{path.name} at {path}: {err}") from None
     except Exception as err:  # truncated or garbled pickles raise many types (EOFError, UnpicklingError, ...)
@@ -119,7 +173,7 @@ def _images_and_labels(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{path.name} at {path}: 'data' must be uint8 (N, {_ROW}), got {got}")
     try:
         y = np.asarray(labels, dtype=np.int64)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:  # OverflowError: an integer beyond int64
         raise DataError(f"{path.name} at {path}: 'labels' is not a list of integers") from err
     if y.shape != (data.shape[0],):
         raise DataError(f"{path.name} at {path}: {data.shape[0]} images but labels of shape {y.shape}")

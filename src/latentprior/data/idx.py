@@ -9,6 +9,7 @@ or padded file fails instead of being reshaped into garbage.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,13 @@ from .dataset import ImageDataset
 from .download import download_file
 from .files import DataError, require_file
 
-__all__ = ["IDX_SOURCES", "IdxSource", "load_idx_dataset", "read_idx"]
+__all__ = ["IDX_SOURCES", "MAX_IDX_BYTES", "IdxSource", "load_idx_dataset", "read_idx"]
 
 _UBYTE = 0x08  # idx type code for unsigned bytes, the only one MNIST-style files use
+# The largest payload a header may claim: 20x the MNIST training images, so no real file comes close, while a
+# forged header (four uint32 sizes can claim 2^128 bytes) is refused before anything is allocated.
+MAX_IDX_BYTES = 1 << 30
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -61,31 +66,54 @@ IDX_SOURCES: dict[str, IdxSource] = {
 _NUM_CLASSES = 10
 
 
+def _read_exactly(f: gzip.GzipFile, n: int) -> bytes:
+    """Up to ``n`` decompressed bytes, read in chunks so a short stream never costs an ``n``-byte buffer."""
+    parts, left = [], n
+    while left > 0:
+        chunk = f.read(min(left, _CHUNK))
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
 def read_idx(path: Path, ndim: int) -> np.ndarray:
-    """Decode a gzipped uint8 idx file with ``ndim`` dimensions; header and length are validated."""
+    """Decode a gzipped uint8 idx file with ``ndim`` dimensions; header and length are validated.
+
+    The header is checked before the payload is read, and at most the payload it claims (capped at
+    ``MAX_IDX_BYTES``) plus one byte is ever decompressed: a forged header or a gzip bomb costs no memory.
+    """
+    expected_magic = _UBYTE << 8 | ndim
+    header = 4 + 4 * ndim
     try:
         with gzip.open(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError, zlib.error) as err:  # bad magic, bad CRC, cut-off stream
+            head = _read_exactly(f, header)
+            magic = int.from_bytes(head[:4], "big") if len(head) >= 4 else None
+            if magic != expected_magic:
+                got = "none (file shorter than 4 bytes)" if magic is None else f"0x{magic:08x}"
+                raise DataError(
+                    f"{path.name} at {path} has idx magic {got}, expected 0x{expected_magic:08x} (uint8, {ndim} dims)"
+                )
+            if len(head) < header:
+                raise DataError(f"{path.name} at {path} is truncated: {len(head)} bytes, shorter than its header")
+            dims = tuple(int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+            size = math.prod(dims)  # a Python int: four uint32 sizes overflow int64
+            if size > MAX_IDX_BYTES:
+                raise DataError(
+                    f"{path.name} at {path}: header {dims} claims {size} bytes, more than the "
+                    f"{MAX_IDX_BYTES} an idx dataset file may hold; the file is corrupt"
+                )
+            payload = _read_exactly(f, size + 1)  # one byte more than claimed shows a padded file
+    except (OSError, EOFError, zlib.error) as err:  # bad gzip magic, bad CRC, cut-off stream
         raise DataError(f"{path.name} at {path} is not a readable gzip file: {err}") from err
-    magic = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
-    if magic != (_UBYTE << 8 | ndim):
-        got = "none (empty file)" if magic is None else f"0x{magic:08x}"
+    if len(payload) != size:
+        got = f"more than {size}" if len(payload) > size else str(len(payload))
         raise DataError(
-            f"{path.name} at {path} has idx magic {got}, "
-            f"expected 0x{_UBYTE << 8 | ndim:08x} (uint8, {ndim} dims)"
-        )
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path.name} at {path} is truncated: {len(raw)} bytes, shorter than its header")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(dims, dtype=np.int64))
-    if len(raw) != expected:
-        raise DataError(
-            f"{path.name} at {path} has {len(raw)} bytes but its header {dims} implies {expected}: "
+            f"{path.name} at {path} has {got} payload bytes but its header {dims} implies {size}: "
             "the file is truncated or corrupt"
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    return np.frombuffer(payload, dtype=np.uint8).reshape(dims)
 
 
 def load_idx_dataset(name: str, split: str, data_dir: Path, *, verify: bool, download: bool) -> ImageDataset:

@@ -11,7 +11,7 @@ from .digits import load_digits
 from .files import resolve_data_dir
 from .idx import load_idx_dataset
 
-__all__ = ["DATASETS", "SPLITS", "load_dataset"]
+__all__ = ["DATASETS", "SPLITS", "SIZES", "load_dataset"]
 
 # dataset name -> the splits it has (CelebA alone publishes a validation split)
 SPLITS: dict[str, tuple[str, ...]] = {
@@ -22,6 +22,14 @@ SPLITS: dict[str, tuple[str, ...]] = {
     "celeba": ("train", "valid", "test"),
 }
 DATASETS: tuple[str, ...] = tuple(SPLITS)
+# dataset name -> split -> number of images (the table below), known without reading the files
+SIZES: dict[str, dict[str, int]] = {
+    "digits": {"train": 1500, "test": 297},
+    "mnist": {"train": 60000, "test": 10000},
+    "fashion_mnist": {"train": 60000, "test": 10000},
+    "cifar10": {"train": 50000, "test": 10000},
+    "celeba": {"train": 162770, "valid": 19867, "test": 19962},
+}
 
 
 def load_dataset(

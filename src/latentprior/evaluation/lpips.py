@@ -24,22 +24,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from latentprior.errors import UserError
+from latentprior.nets.vgg import WEIGHTS_DIR_ENV, WeightsNotFound, vgg_features
 
 __all__ = [
     "LPIPS", "TRUNK_FILES", "VGGFeatureDistance", "WEIGHTS_DIR_ENV", "WeightsNotFound", "trunk_weights_path",
 ]
 
-WEIGHTS_DIR_ENV = "LATENTPRIOR_WEIGHTS_DIR"
 TRUNK_FILES = {"alex": "alexnet_features_imagenet.pth", "vgg": "vgg16_features_imagenet.pth"}
 _TV_NAME = {"alex": "alexnet", "vgg": "vgg16"}
 # Indices into the torchvision ``features`` Sequential where each LPIPS slice ends (exclusive).
 _SLICES = {"alex": (2, 5, 8, 10, 12), "vgg": (4, 9, 16, 23, 30)}
-_VGG_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
-
-
-class WeightsNotFound(FileNotFoundError, UserError):
-    """A trunk or head weights file is absent."""
 
 
 def trunk_weights_path(net: str, path: str | os.PathLike[str] | None = None) -> Path:
@@ -73,25 +67,12 @@ def _alexnet_features() -> nn.Sequential:
     )
 
 
-def _vgg16_features() -> nn.Sequential:
-    """Same layout (and state-dict keys) as ``torchvision.models.vgg16().features``."""
-    layers: list[nn.Module] = []
-    c = 3
-    for v in _VGG_CFG:
-        if v == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers += [nn.Conv2d(c, int(v), 3, padding=1), nn.ReLU()]
-            c = int(v)
-    return nn.Sequential(*layers)
-
-
 class _Trunk(nn.Module):
     """ImageNet trunk returning the five LPIPS activations."""
 
     def __init__(self, net: str, weights: str | os.PathLike[str] | None) -> None:
         super().__init__()
-        self.features = _alexnet_features() if net == "alex" else _vgg16_features()
+        self.features = _alexnet_features() if net == "alex" else vgg_features("vgg16")
         state = torch.load(trunk_weights_path(net, weights), map_location="cpu", weights_only=True)
         self.features.load_state_dict(state)
         self.ends = _SLICES[net]

@@ -21,6 +21,7 @@ from latentprior.errors import UserError
 __all__ = ["NLLUnavailable", "check_nll_supported", "iw_log_likelihood"]
 
 _LOG_2PI = math.log(2 * math.pi)
+_DETERMINISTIC = "importance-weighted NLL needs a Gaussian encoder q(z|x); this run's encoder is deterministic"
 
 
 class NLLUnavailable(ValueError, UserError):
@@ -28,12 +29,15 @@ class NLLUnavailable(ValueError, UserError):
 
 
 def check_nll_supported(model) -> None:
-    """Raise :class:`NLLUnavailable` unless the prior has a density (the encoder is checked per call)."""
+    """Raise :class:`NLLUnavailable` unless the prior has a density and the model declares no deterministic
+    encoder (an encoder that does not declare it is checked per call, by the ``logvar`` it returns)."""
     if not getattr(model.prior, "has_density", False):
         raise NLLUnavailable(
             f"importance-weighted NLL needs a prior with a density; {type(model.prior).__name__} is implicit "
             "(adversarial), so log p(z) is not available"
         )
+    if not getattr(model, "gaussian_encoder", True):
+        raise NLLUnavailable(_DETERMINISTIC)
 
 
 @torch.no_grad()
@@ -53,8 +57,7 @@ def iw_log_likelihood(model, x: Tensor, k: int = 100, *, generator: torch.Genera
     try:
         mean, logvar = model.encode(x)  # (B, D) each
         if logvar is None:
-            raise NLLUnavailable("importance-weighted NLL needs a Gaussian encoder q(z|x); "
-                                 "this one is deterministic")
+            raise NLLUnavailable(_DETERMINISTIC)
         b, d = mean.shape
         std = torch.exp(0.5 * logvar)
         chunk = chunk or max(1, 4096 // b)

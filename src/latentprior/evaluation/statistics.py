@@ -10,10 +10,8 @@ positive), and float64 accumulation makes the result independent of how the samp
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,14 +28,6 @@ class FeatureStatistics:
     mu: np.ndarray
     sigma: np.ndarray
     n: int
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        np.savez(path, mu=self.mu, sigma=self.sigma, n=np.int64(self.n))
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> FeatureStatistics:
-        with np.load(Path(path), allow_pickle=False) as f:
-            return cls(mu=f["mu"], sigma=f["sigma"], n=int(f["n"]))
 
 
 class StreamingMoments:

@@ -31,21 +31,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from latentprior.config import (
+    Config,
+    ConfigError,
+    EvalConfig,
+    apply_overrides,
+    config_from_dict,
+    eval_config_from_dict,
+    read_yaml,
+    section_from_dict,
+)
 
-from latentprior.config import Config, ConfigError, apply_overrides, config_from_dict, load_config
-
-__all__ = ["SweepSpec", "Trial", "load_sweep", "sweep_from_dict", "select_models", "expand", "run_name", "AXIS_NAMES"]
+__all__ = ["SweepSpec", "Resources", "Trial", "load_sweep", "sweep_from_dict", "select_models", "expand", "run_name",
+           "AXIS_NAMES"]
 
 # Short names used in run names for the usual axes; any other key uses its last part.
 AXIS_NAMES = {"objective.beta": "beta", "model.latent_dim": "dim", "train.seed": "seed"}
 
 _SPEC_KEYS = {"name", "base", "overrides", "datasets", "models", "grid", "eval", "resources", "retries"}
-_EVAL_DEFAULTS: dict[str, Any] = {"metrics": ["fid", "pr", "kid"], "n": 10000, "batch_size": 100, "nll_k": 100,
-                                  "seed": 0}
-_RESOURCE_DEFAULTS: dict[str, Any] = {"cpus_per_trial": 1, "gpus_per_trial": 0, "threads": 1,
-                                      "max_concurrent": None}
 _META_KEYS = {"base", "label"}  # keys of a dataset/model entry that are not config overrides
+
+
+@dataclass(frozen=True)
+class Resources:
+    """A sweep file's ``resources:`` block: what each trial asks of the executor, and how many run at once."""
+
+    cpus_per_trial: float = 1
+    gpus_per_trial: float = 0
+    threads: int = 1  # torch CPU threads inside each trial
+    max_concurrent: int | None = None  # None: as many as the CPUs allow (a cluster: as Ray schedules)
+
+    def __post_init__(self) -> None:
+        for key in ("cpus_per_trial", "gpus_per_trial"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"resources.{key} must be >= 0, got {getattr(self, key)}")
+        if self.threads < 1:
+            raise ConfigError(f"resources.threads must be >= 1, got {self.threads}")
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise ConfigError(f"resources.max_concurrent must be >= 1 or null, got {self.max_concurrent}")
 
 
 @dataclass(frozen=True)
@@ -58,8 +81,8 @@ class SweepSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
-    eval: dict[str, Any] = field(default_factory=lambda: dict(_EVAL_DEFAULTS))
-    resources: dict[str, Any] = field(default_factory=lambda: dict(_RESOURCE_DEFAULTS))
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    resources: Resources = field(default_factory=Resources)
     retries: int = 1
     root: Path = Path(".")
 
@@ -78,10 +101,13 @@ def _read_base(base: Any, root: Path, where: str) -> dict[str, Any]:
     """Config data from a path (relative to the sweep file) or an inline mapping; validated eagerly."""
     if isinstance(base, str):
         path = (root / base).resolve()
-        data = yaml.safe_load(path.read_text()) if path.is_file() else None
-        if data is None:
-            raise ConfigError(f"{where}: base config not found or empty: {path}")
-        load_config(path)  # validate now, with the file's name in any error
+        data = read_yaml(path, f"{where}: base config")
+        if not data:
+            raise ConfigError(f"{where}: base config {path} is empty")
+        try:
+            config_from_dict(data)  # validate now, with the file's name in any error
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from e
         return data
     if isinstance(base, dict):
         config_from_dict(base)
@@ -99,33 +125,42 @@ def _entries(raw: Any, where: str) -> dict[str, dict[str, Any]]:
     return {str(k): dict(v or {}) for k, v in raw.items()}
 
 
+def _registered_metrics(ev: EvalConfig) -> EvalConfig:
+    """``ev`` with its metric names checked against the registry (which owns that list) and normalised."""
+    from latentprior.evaluation.registry import UnknownMetricError, check_metrics
+
+    try:
+        return dataclasses.replace(ev, metrics=check_metrics(ev.metrics))
+    except UnknownMetricError as e:
+        raise ConfigError(f"eval.metrics: {e}") from e
+
+
 def sweep_from_dict(data: dict[str, Any], root: Path, default_name: str = "sweep") -> SweepSpec:
     """Validate sweep data (see the module docstring); ``root`` resolves relative ``base`` paths."""
     if not isinstance(data, dict):
         raise ConfigError("a sweep file must be a mapping")
-    unknown = sorted(set(data) - _SPEC_KEYS)
+    unknown = sorted(map(str, set(data) - _SPEC_KEYS))
     if unknown:
         raise ConfigError(f"unknown sweep key(s) {unknown}; valid keys: {sorted(_SPEC_KEYS)}")
     grid = data.get("grid") or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise ConfigError("sweep 'grid' must map dotted config keys to non-empty lists of values")
-    ev, res = data.get("eval") or {}, data.get("resources") or {}
-    for block, allowed, given in (("eval", _EVAL_DEFAULTS, ev), ("resources", _RESOURCE_DEFAULTS, res)):
-        bad = sorted(set(given) - set(allowed))
-        if bad:
-            raise ConfigError(f"unknown key(s) {bad} in sweep '{block}'; valid keys: {sorted(allowed)}")
+    ev = _registered_metrics(eval_config_from_dict(data.get("eval")))  # now, not after every run has trained
+    overrides = data.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"sweep 'overrides' must map dotted config keys to values, got {overrides!r}")
     retries = data.get("retries", 1)
-    if not isinstance(retries, int) or retries < 0:
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise ConfigError(f"sweep 'retries' must be an integer >= 0, got {retries!r}")
     return SweepSpec(
         name=str(data.get("name", default_name)),
         base=_read_base(data.get("base", {}), root, "sweep"),
         grid={str(k): list(v) for k, v in grid.items()},
-        overrides=dict(data.get("overrides") or {}),
+        overrides=dict(overrides),
         datasets=_entries(data.get("datasets"), "datasets"),
         models=_entries(data.get("models"), "models"),
-        eval={**_EVAL_DEFAULTS, **ev},
-        resources={**_RESOURCE_DEFAULTS, **res},
+        eval=ev,
+        resources=section_from_dict(Resources, data.get("resources"), "resources"),
         retries=retries,
         root=root,
     )
@@ -134,20 +169,18 @@ def sweep_from_dict(data: dict[str, Any], root: Path, default_name: str = "sweep
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep YAML file."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"sweep file not found: {path}")
+    data = read_yaml(path, "sweep") or {}
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
-    return sweep_from_dict(data, path.resolve().parent, default_name=path.stem)
+        return sweep_from_dict(data, path.resolve().parent, default_name=path.stem)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from e
 
 
 def select_models(spec: SweepSpec, names: list[str]) -> SweepSpec:
     """The sweep restricted to the named models (same run names, so a later full sweep skips them)."""
     unknown = sorted(set(names) - set(spec.models))
     if unknown:
-        raise ConfigError(f"sweep '{spec.name}' has no model(s) {unknown}; its models: {list(spec.models)}")
+        raise ConfigError(f"sweep {spec.name!r} has no model(s) {unknown}; its models: {list(spec.models)}")
     return dataclasses.replace(spec, models={k: v for k, v in spec.models.items() if k in names})
 
 
@@ -196,7 +229,7 @@ def expand(spec: SweepSpec, extra: dict[str, Any] | None = None) -> list[Trial]:
             try:
                 cfg = apply_overrides(base_cfg, {**overrides, **(extra or {})})
             except ConfigError as e:
-                raise ConfigError(f"sweep '{spec.name}', dataset '{d_label}', model '{m_label}', {gv}: {e}") from e
+                raise ConfigError(f"sweep {spec.name!r}, dataset {d_label!r}, model {m_label!r}, {gv}: {e}") from e
             dataset = d_label or cfg.data.name
             name = run_name([dataset] + ([m_label] if m_label else []), gv)
             labels = {"dataset": dataset, "model": m_label or "base",
@@ -209,5 +242,5 @@ def expand(spec: SweepSpec, extra: dict[str, Any] | None = None) -> list[Trial]:
         seen[t.name] = seen.get(t.name, 0) + 1
     dup = sorted(n for n, c in seen.items() if c > 1)
     if dup:
-        raise ConfigError(f"sweep '{spec.name}' gives several runs the same name: {dup[:5]}")
+        raise ConfigError(f"sweep {spec.name!r} gives several runs the same name: {dup[:5]}")
     return trials

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from latentprior.atomic import atomic_write_bytes
+from latentprior.errors import UserError
 from latentprior.experiments.grid import Trial
 
-__all__ = ["SweepState", "run_is_done", "STATUSES", "STATE_FILE"]
+__all__ = ["SweepState", "SweepStateError", "read_sweep_state", "run_is_done", "STATUSES", "STATE_FILE"]
 
 STATE_FILE = "sweep.json"
 STATUSES = ("pending", "running", "done", "failed")
@@ -44,6 +45,23 @@ def run_is_done(run_dir: Path, metrics: list[str], n: int | None = None) -> bool
     return all(_eval_done(Path(run_dir) / "eval" / f"{m}.json", n) for m in metrics)
 
 
+class SweepStateError(RuntimeError, UserError):
+    """``sweep.json`` cannot be read as a sweep's state file."""
+
+
+def read_sweep_state(path: Path) -> dict[str, Any]:
+    """The data of a ``sweep.json``; unreadable or not a state file: a one-line :class:`SweepStateError`."""
+    fix = (f"move it away and rerun the sweep: finished runs are found again from {path.parent / 'runs'}/*/eval, "
+           "interrupted ones resume from their checkpoints")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SweepStateError(f"{path} is corrupt ({e}); {fix}") from e
+    if not isinstance(data, dict) or not isinstance(data.get("runs"), dict):
+        raise SweepStateError(f"{path} is not a sweep state file (no 'runs' mapping); {fix}")
+    return data
+
+
 class SweepState:
     """Load, update and atomically save ``DIR/sweep.json``."""
 
@@ -65,10 +83,7 @@ class SweepState:
         out = Path(out)
         path = out / STATE_FILE
         if path.is_file():
-            try:
-                data = json.loads(path.read_text())
-            except json.JSONDecodeError as e:
-                raise RuntimeError(f"{path} is corrupt ({e}); move it away to rebuild it from the run dirs") from e
+            data = read_sweep_state(path)
         else:
             data = {"format": "latentprior-sweep/1", "created": time.time(), "runs": {}}
         if sweep is not None:
@@ -82,6 +97,12 @@ class SweepState:
             rec.update(labels=t.labels, overrides=t.overrides, run_dir=f"runs/{t.name}")
             if rec["status"] == "running":
                 rec["status"] = "pending"
+
+    def reset(self, names: list[str]) -> None:
+        """Forget what happened to the named runs (their folders were moved aside to be run again)."""
+        for name in names:
+            if name in self.runs:
+                self.runs[name] = {"status": "pending", "attempts": 0, "error": None}
 
     def mark(self, name: str, status: str, **fields: Any) -> None:
         """Set a run's status (and any other fields), then save."""

@@ -8,6 +8,7 @@ wrap this one with ``functools.partial(run_trial, train_fn=..., evaluate_fn=...)
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from latentprior.config import config_from_dict, config_to_dict
+from latentprior.config import config_from_dict, config_to_dict, eval_config_from_dict
 from latentprior.experiments.grid import SweepSpec, Trial
 from latentprior.experiments.state import run_is_done
 
@@ -26,16 +27,17 @@ TrialFn = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def make_payload(trial: Trial, spec: SweepSpec, out: Path) -> dict[str, Any]:
-    """Everything a worker needs, as plain data: the resolved config, where to write, what to evaluate."""
+    """Everything a worker needs, as plain data: the resolved config, where to write, and the eval config
+    (``eval.metrics`` holds only the metrics still missing, possibly none)."""
     run_dir = Path(out).resolve() / "runs" / trial.name
     ev = spec.eval
+    missing = [m for m in ev.metrics if not run_is_done(run_dir, [m], ev.n)]
     return {
         "name": trial.name,
         "run_dir": str(run_dir),
         "config": config_to_dict(trial.cfg),
-        "metrics": [m for m in ev["metrics"] if not run_is_done(run_dir, [m], ev["n"])],
-        "eval": {k: ev[k] for k in ("n", "batch_size", "nll_k", "seed")},
-        "threads": spec.resources["threads"],
+        "eval": {**dataclasses.asdict(ev), "metrics": missing},
+        "threads": spec.resources.threads,
     }
 
 
@@ -55,18 +57,19 @@ def _default_train(cfg, run_dir):
     return train(cfg, run_dir)
 
 
-def _default_evaluate(run_dir, metrics, **kwargs):
+def _default_evaluate(run_dir, eval_cfg, **kwargs):
     from latentprior.evaluation.runner import evaluate_run  # imported late: it loads the Inception network
 
-    return evaluate_run(run_dir, metrics, **kwargs)
+    return evaluate_run(run_dir, eval_cfg, **kwargs)
 
 
 def run_trial(payload: dict[str, Any], *, train_fn: Callable | None = None,
               evaluate_fn: Callable | None = None) -> dict[str, Any]:
-    """Train ``payload['config']`` in ``payload['run_dir']`` (resuming), then evaluate ``payload['metrics']``.
+    """Train ``payload['config']`` in ``payload['run_dir']`` (resuming), then evaluate ``payload['eval']``.
 
     Sets the torch CPU threads first (the sweep's ``resources.threads``), so that trials sharing a machine
-    do not each spawn one thread per core. The run's stdout/stderr go to ``RUN_DIR/trial.log``.
+    do not each spawn one thread per core. The run's stdout/stderr go to ``RUN_DIR/trial.log`` (and, when the
+    trial fails, the driver appends the traceback there).
     """
     import torch
 
@@ -83,10 +86,11 @@ def run_trial(payload: dict[str, Any], *, train_fn: Callable | None = None,
         print(f"== trial {payload['name']} on {socket.gethostname()} pid {os.getpid()} at {time.ctime()}", flush=True)
         summary = train_fn(cfg, run_dir) or {}
         t_train = time.perf_counter() - t0
-        if payload["metrics"]:
-            ev = payload["eval"]
-            evaluate_fn(run_dir, list(payload["metrics"]), n=ev["n"], data_dir=cfg.data.dir,
-                        batch_size=ev["batch_size"], nll_k=ev["nll_k"], seed=ev["seed"], progress=False)
+        if payload["eval"]["metrics"]:
+            evaluate_fn(run_dir, eval_config_from_dict(payload["eval"]), data_dir=cfg.data.dir, progress=False)
+            from latentprior.training.tensorboard import write_hparams
+
+            write_hparams(run_dir)  # TensorBoard's hparams table: the config with the eval metrics
     return {
         "name": payload["name"],
         "steps": summary.get("step"),

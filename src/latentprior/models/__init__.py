@@ -1,6 +1,8 @@
-"""Generative autoencoders: encoder, Gaussian decoder with variance γ, prior, optional discriminator."""
+"""Generative autoencoders: encoder, decoder p(x|z) (Gaussian with variance γ, optional perceptual term), prior,
+optional discriminator."""
 
-from latentprior.models.autoencoder import DecoderVariance, LatentAutoencoder, gaussian_log_density
+from latentprior.models.autoencoder import LatentAutoencoder, gaussian_log_density
 from latentprior.models.build import build_model
+from latentprior.models.reconstruction import DecoderVariance, PerceptualLoss
 
-__all__ = ["DecoderVariance", "LatentAutoencoder", "gaussian_log_density", "build_model"]
+__all__ = ["DecoderVariance", "LatentAutoencoder", "PerceptualLoss", "gaussian_log_density", "build_model"]

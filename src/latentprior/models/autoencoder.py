@@ -1,4 +1,5 @@
-"""The generative autoencoder: encoder q(z|x), Gaussian decoder p(x|z) = N(G(z), γI), prior p(z).
+"""The generative autoencoder: encoder q(z|x), decoder p(x|z) (the Gaussian N(G(z), γI) and/or a perceptual
+term, :mod:`latentprior.models.reconstruction`), prior p(z).
 
 VAE and AAE are the same module; they differ only in the objective that trains them
 (:mod:`latentprior.objectives`) and in whether a latent discriminator is attached.
@@ -11,9 +12,10 @@ import math
 import torch
 from torch import Tensor, nn
 
+from latentprior.models.reconstruction import DecoderVariance, PerceptualLoss
 from latentprior.priors.base import Prior
 
-__all__ = ["DecoderVariance", "LatentAutoencoder", "gaussian_log_density"]
+__all__ = ["LatentAutoencoder", "gaussian_log_density"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -23,31 +25,8 @@ def gaussian_log_density(z: Tensor, mean: Tensor, logvar: Tensor) -> Tensor:
     return -0.5 * (_LOG_2PI + logvar + (z - mean).pow(2) * torch.exp(-logvar)).sum(-1)
 
 
-class DecoderVariance(nn.Module):
-    """The decoder variance γ, stored as log γ: a Parameter when learned, a buffer when fixed.
-
-    Learned γ follows Dai & Wipf (Two-Stage VAE): for a fixed decoder mean the optimum is the
-    per-pixel mean squared error, γ* = ||x - G(z)||² / (B·C·H·W).
-    """
-
-    def __init__(self, gamma: float = 1.0, learned: bool = False) -> None:
-        super().__init__()
-        if gamma <= 0:
-            raise ValueError(f"gamma must be > 0, got {gamma}")
-        log_gamma = torch.tensor(math.log(gamma))
-        self.learned = learned
-        if learned:
-            self.log_gamma = nn.Parameter(log_gamma)
-        else:
-            self.register_buffer("log_gamma", log_gamma)
-
-    @property
-    def gamma(self) -> Tensor:
-        return self.log_gamma.exp()
-
-
 class LatentAutoencoder(nn.Module):
-    """Encoder, decoder, decoder variance, prior and (for adversarial priors) a discriminator.
+    """Encoder, decoder, decoder variance, prior, and a latent discriminator for adversarial priors (or FactorVAE).
 
     Args:
         encoder: x (B, C, H, W) -> (B, 2D) for a Gaussian encoder, (B, D) for a deterministic one.
@@ -56,17 +35,29 @@ class LatentAutoencoder(nn.Module):
         gaussian_encoder: whether the encoder outputs (mean, log-variance).
         variance: the decoder's γ.
         discriminator: z (B, D) -> logits (B,), where a high logit says "drawn from the prior".
+        tc_discriminator: FactorVAE's z (B, D) -> logits (B,), where a high logit says "drawn from q(z)" rather
+            than from the product of its marginals (objectives/factorvae.py).
+        pixel_likelihood: whether log p(x|z) includes the pixel Gaussian N(G(z), γI).
+        perceptual: a perceptual term P(x, G(z)) (B,); log p(x|z) gets -perceptual_weight·P.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, prior: Prior, *, latent_dim: int,
                  gaussian_encoder: bool = True, variance: DecoderVariance | None = None,
-                 discriminator: nn.Module | None = None) -> None:
+                 discriminator: nn.Module | None = None, tc_discriminator: nn.Module | None = None,
+                 pixel_likelihood: bool = True,
+                 perceptual: PerceptualLoss | None = None, perceptual_weight: float = 1.0) -> None:
         super().__init__()
+        if not pixel_likelihood and perceptual is None:
+            raise ValueError("log p(x|z) needs the pixel likelihood, a perceptual term, or both")
         self.encoder = encoder
         self.decoder = decoder
         self.prior = prior
         self.variance = variance if variance is not None else DecoderVariance()
+        self.pixel_likelihood = pixel_likelihood
+        self.perceptual = perceptual
+        self.perceptual_weight = perceptual_weight
         self.discriminator = discriminator
+        self.tc_discriminator = tc_discriminator
         self.latent_dim = latent_dim
         self.gaussian_encoder = gaussian_encoder
 
@@ -93,11 +84,15 @@ class LatentAutoencoder(nn.Module):
         return self.decoder(z)
 
     def log_px_given_z(self, x: Tensor, g: Tensor) -> Tensor:
-        """log N(x; g, γI) summed over pixels: (B, C, H, W) x2 -> (B,)."""
-        log_gamma = self.variance.log_gamma
-        d = x[0].numel()
-        sq = (x - g).pow(2).flatten(1).sum(-1)
-        return -0.5 * (d * (_LOG_2PI + log_gamma) + sq / log_gamma.exp())
+        """log p(x|z) with decoder mean g = G(z): (B, C, H, W) x2 -> (B,).
+
+        log N(x; g, γI) summed over pixels, minus perceptual_weight times the perceptual term when there is one.
+        With a closed-form learned γ, a training-mode call also updates γ (see :class:`DecoderVariance`).
+        """
+        out = self.variance.log_density(x, g) if self.pixel_likelihood else g.new_zeros(g.shape[0])
+        if self.perceptual is not None:
+            out = out - self.perceptual_weight * self.perceptual(x, g)
+        return out
 
     # ----------------------------------------------------------------- parameter groups
 

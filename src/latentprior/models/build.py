@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from latentprior.config import Config
-from latentprior.models.autoencoder import DecoderVariance, LatentAutoencoder
-from latentprior.nets import ConvDecoder, ConvEncoder
-from latentprior.priors import build_discriminator, build_prior
+from latentprior.config import Config, ModelConfig
+from latentprior.models.autoencoder import LatentAutoencoder
+from latentprior.models.conditional import ConditionalAutoencoder
+from latentprior.models.reconstruction import DecoderVariance, PerceptualLoss
+from latentprior.nets import build_decoder, build_encoder
+from latentprior.nets.base import channels
+from latentprior.priors import Prior, build_discriminator, build_prior
+from latentprior.priors.conditional import conditional_flow
 
 __all__ = ["build_model"]
 
@@ -17,13 +21,37 @@ def build_model(cfg: Config, image_shape: tuple[int, int, int]) -> LatentAutoenc
         raise ValueError(f"square images are expected, got {h}x{w}")
     d = cfg.model.latent_dim
     gaussian = cfg.model.encoder == "gaussian"
-    encoder = ConvEncoder(c, h, 2 * d if gaussian else d, width=cfg.net.width)
-    decoder = ConvDecoder(d, c, h, width=cfg.net.width, output=cfg.net.output)
-    prior = build_prior(cfg.prior.kind, d, layers=cfg.prior.layers, hidden=cfg.prior.hidden,
-                        noise_dim=cfg.prior.noise_dim)
-    discriminator = None
+    net = cfg.net
+    encoder = build_encoder(net.arch, c, h, 2 * d if gaussian else d, width=net.width, spectral_norm=net.spectral_norm)
+    decoder = build_decoder(net.arch, d, c, h, width=net.width, output=net.output)
+    prior = _prior(cfg, image_shape)
+    discriminator = tc_discriminator = None
     if cfg.objective.kind == "aae":
         discriminator = build_discriminator(d, layers=cfg.prior.disc_layers, hidden=cfg.prior.disc_hidden)
-    variance = DecoderVariance(cfg.model.gamma, learned=cfg.model.learn_gamma)
-    return LatentAutoencoder(encoder, decoder, prior, latent_dim=d, gaussian_encoder=gaussian, variance=variance,
-                             discriminator=discriminator)
+    if cfg.objective.kind == "factorvae":  # the same network, telling q(z) from the product of its marginals
+        tc_discriminator = build_discriminator(d, layers=cfg.prior.disc_layers, hidden=cfg.prior.disc_hidden)
+    variance = DecoderVariance(cfg.model.gamma, learned=cfg.model.learn_gamma, update=cfg.model.gamma_update)
+    parts = {"latent_dim": d, "gaussian_encoder": gaussian, "variance": variance, "discriminator": discriminator,
+             "tc_discriminator": tc_discriminator, **_reconstruction(cfg.model)}
+    if cfg.data.condition != "none":  # image-to-image: q(z|x,y), p(x|y,z), p(z|y) with y = c(x)
+        return ConditionalAutoencoder(encoder, decoder, prior, condition=cfg.data.condition, **parts)
+    return LatentAutoencoder(encoder, decoder, prior, **parts)
+
+
+def _prior(cfg: Config, image_shape: tuple[int, int, int]) -> Prior:
+    """p(z), or for a conditional model p(z | y): a RealNVP (``realnvp``) or no flow layers (``normal``: the
+    Gaussian N(mu(y), I) of the Variational U-Net) over a base whose mean is learned from the embedded y."""
+    pc, d = cfg.prior, cfg.model.latent_dim
+    if cfg.data.condition == "none":
+        return build_prior(pc.kind, d, layers=pc.layers, hidden=pc.hidden, noise_dim=pc.noise_dim)
+    return conditional_flow(d, pc.layers if pc.is_flow else 0, pc.hidden, cond_shape=image_shape,
+                            embed_dim=pc.cond_embed, embed_width=channels(32, cfg.net.width))
+
+
+def _reconstruction(mc: ModelConfig) -> dict:
+    """The perceptual part of log p(x|z) (appendix B.1), if the config asks for one."""
+    if mc.reconstruction == "pixel":
+        return {}
+    return {"pixel_likelihood": mc.reconstruction == "pixel+perceptual",
+            "perceptual": PerceptualLoss(mc.perceptual_net, mc.perceptual_weights),
+            "perceptual_weight": mc.perceptual_weight}

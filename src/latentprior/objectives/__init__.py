@@ -4,12 +4,15 @@ from latentprior.config import Config
 from latentprior.models.autoencoder import LatentAutoencoder
 from latentprior.objectives.aae import AAEBilevel
 from latentprior.objectives.base import Objective, Phase, StepOptions, Update, run_updates
+from latentprior.objectives.conditional import ConditionalBilevel
+from latentprior.objectives.factorvae import FactorVAE
 from latentprior.objectives.vae import VAEBilevel
 
-__all__ = ["Objective", "Update", "Phase", "StepOptions", "run_updates", "VAEBilevel", "AAEBilevel", "OBJECTIVES",
-           "build_objective"]
+__all__ = ["Objective", "Update", "Phase", "StepOptions", "run_updates", "VAEBilevel", "AAEBilevel", "FactorVAE",
+           "ConditionalBilevel", "OBJECTIVES", "build_objective"]
 
-OBJECTIVES: dict[str, type[Objective]] = {"vae": VAEBilevel, "aae": AAEBilevel}
+OBJECTIVES: dict[str, type[Objective]] = {"vae": VAEBilevel, "aae": AAEBilevel, "factorvae": FactorVAE,
+                                           "cvae": ConditionalBilevel}
 
 
 def build_objective(cfg: Config, model: LatentAutoencoder) -> Objective:

@@ -36,14 +36,11 @@ def _log_1m_d(logits: Tensor) -> Tensor:
 class AAEBilevel(Objective):
     """Updates, in order: ``autoencoder`` (F), ``prior`` (f), ``discriminator`` (g)."""
 
-    prior_phase_groups = ("prior", "discriminator")
-
     def updates(self, x: Tensor, phase: Phase = "joint") -> Iterator[Update]:
         m, beta, paper = self.model, self.cfg.beta, self.cfg.adversarial_loss == "paper"
         if m.discriminator is None:
             raise ValueError("the AAE objective needs a model with a discriminator")
-        if phase == "prior":
-            m.encoder.eval()
+        if phase == "prior":  # the frozen encoder: no graph (the run puts it in eval mode)
             with torch.no_grad():
                 z_q = m.posterior_sample(*m.encode(x))
         else:

@@ -7,8 +7,13 @@ The training loop is the same for every arrangement::
         u.loss.backward(inputs=u.params)          # gradients land only in u's group
         u.optimizer.step()
 
-``updates`` is a generator: each loss is built only after the previous update has stepped, so the
-updates are the iterative (Gauss-Seidel) maximisation of the paper's F, f (and g) in that order.
+``updates`` is a generator: each loss is built after the previous update has stepped, yet every update
+reads the codes computed at the start of the step (z is encoded once, before the autoencoder's step, and
+reused detached; prior samples are drawn once), and no loss depends on a group stepped before it in the
+step. Every gradient is therefore taken at the parameters of the step's start: the paper's simultaneous
+gradient ascent on F, f (and g), not an alternating (Gauss-Seidel) one.
+
+Train/eval mode is not set here: the run sets it per phase (training/run.py, ``set_phase_mode``).
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class StepOptions:
 
     autocast: torch.dtype | None = None
     device_type: str = "cpu"
+    autocast_cache: bool = True  # off under CUDA graph capture: a cast weight must not outlive the captured region
     scaler: torch.amp.GradScaler | None = None
     reduce_gradients: Callable[[list[nn.Parameter]], None] | None = None
 
@@ -62,12 +68,9 @@ class StepOptions:
 class Objective:
     """Base: holds the model and one Adam optimizer per non-empty parameter group.
 
-    Subclasses declare ``groups`` (name -> parameter list, in update order) and implement
-    :meth:`updates`. The prior-only phase (the paper's extra epochs on a frozen encoder) yields only the
-    updates whose group is in ``prior_phase_groups``.
+    Subclasses implement :meth:`updates`; ``groups`` maps each update's name to its parameters, in update
+    order. The prior-only phase (the paper's extra epochs on a frozen encoder) yields no autoencoder update.
     """
-
-    prior_phase_groups: tuple[str, ...] = ("prior",)
 
     def __init__(self, model: LatentAutoencoder, cfg: ObjectiveConfig) -> None:
         self.model = model
@@ -79,11 +82,18 @@ class Objective:
             "discriminator": model.discriminator_parameters(),
         }
         self.base_lr = {k: lrs[k] for k, p in self.groups.items() if p}
-        self.optimizers: dict[str, torch.optim.Optimizer] = {
-            k: torch.optim.Adam(p, lr=lrs[k], betas=(cfg.adam_beta1, cfg.adam_beta2))
-            for k, p in self.groups.items() if p
-        }
-        self.step_options = StepOptions()  # set by the training loop; the default is plain fp32, one process
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.use_adam()
+        self.step_options = StepOptions()  # set by open_run (training/run.py); the default: plain fp32, one process
+
+    def use_adam(self, **impl: bool) -> None:
+        """(Re)build every group's Adam with implementation flags ``impl`` (``foreach``, ``fused``, ``capturable``;
+        training/performance.py picks them). They change how the update is computed, never what it is. Call it
+        before the first step: the optimizers' state (moments, step counts) is not carried over."""
+        betas = (self.cfg.adam_beta1, self.cfg.adam_beta2)
+        self.adam_impl = dict(impl)
+        self.optimizers = {k: torch.optim.Adam(self.groups[k], lr=lr, betas=betas, **impl)
+                           for k, lr in self.base_lr.items()}
 
     def update(self, group: str, loss: Tensor, **metrics: Tensor) -> Update:
         return Update(group, loss, self.groups[group], self.optimizers[group],
@@ -107,6 +117,7 @@ class Objective:
             raise KeyError(f"checkpoint has no optimizer state for update group(s) {missing}")
         for k, opt in self.optimizers.items():
             opt.load_state_dict(state[k])
+            _keep_impl(opt, self.adam_impl)
 
     def updates(self, x: Tensor, phase: Phase = "joint") -> Iterator[Update]:
         """Yield this step's updates in order. x: (B, C, H, W) in [0, 1]."""
@@ -146,4 +157,16 @@ def run_updates(objective: Objective, x: Tensor, phase: Phase = "joint") -> dict
 def _autocast(opts: StepOptions) -> contextlib.AbstractContextManager:
     if opts.autocast is None:
         return contextlib.nullcontext()
-    return torch.autocast(opts.device_type, dtype=opts.autocast)
+    return torch.autocast(opts.device_type, dtype=opts.autocast, cache_enabled=opts.autocast_cache)
+
+
+def _keep_impl(opt: torch.optim.Optimizer, impl: dict[str, bool]) -> None:
+    """Implementation flags are this process's choice, not the checkpoint's: a loaded state carries the saving
+    process's flags (and its step counts on the host unless that one was fused or capturable)."""
+    for pg in opt.param_groups:
+        pg.update(impl)
+        on_device = bool(pg.get("fused") or pg.get("capturable"))  # these keep the step count beside the parameter
+        for p in pg["params"]:
+            st = opt.state.get(p, {})
+            if "step" in st:
+                st["step"] = st["step"].to(device=p.device if on_device else "cpu", dtype=torch.float32)

@@ -32,8 +32,7 @@ class VAEBilevel(Objective):
     def updates(self, x: Tensor, phase: Phase = "joint") -> Iterator[Update]:
         m, beta = self.model, self.cfg.beta
         if phase == "prior":
-            # The paper's prior-only epochs: the encoder is frozen (eval-mode BatchNorm, no graph).
-            m.encoder.eval()
+            # The paper's prior-only epochs: the encoder is frozen (no graph; the run puts it in eval mode).
             with torch.no_grad():
                 mean, logvar = m.encode(x)
                 z = m.posterior_sample(mean, logvar)

@@ -14,10 +14,7 @@ from torch import Tensor, nn
 
 from latentprior.priors.base import ImplicitPriorError, Prior
 
-__all__ = ["MLPPrior", "Discriminator", "ADVERSARIAL_PRESET"]
-
-# Appendix A.3: the same sizes for every dataset.
-ADVERSARIAL_PRESET: dict[str, int] = dict(prior_layers=3, prior_hidden=1024, disc_layers=2, disc_hidden=1024)
+__all__ = ["MLPPrior", "Discriminator"]
 
 
 class MLPPrior(Prior):

@@ -3,13 +3,14 @@
 Direction and sign convention (shared by every flow in the library):
 
 * ``Transform.forward`` maps a *latent* ``z`` (the space the encoder writes to, the paper's Z_T)
-  to the *base* space ``u`` (the paper's Z_0, where the base density is N(0, I)) and returns
-  ``log |det du/dz|`` per example.
+  to the *base* space ``u`` (the paper's Z_0, where the base density p_0 lives: N(0, I) for RealNVP)
+  and returns ``log |det du/dz|`` per example.
 * ``Transform.inverse`` maps ``u`` back to ``z`` and returns ``log |det dz/du|`` (the negative of the
   forward log-det at the same point).
+* Both take the condition ``c`` (None for an unconditional flow) and pass it on.
 
-So for a flow prior ``log p(z) = log N(f(z); 0, I) + log |det df/dz|``, and sampling is
-``z = f^{-1}(u)``, ``u ~ N(0, I)``.
+So for a flow prior (:class:`~latentprior.priors.flow.FlowPrior`)
+``log p(z | c) = log p_0(f(z; c) | c) + log |det df/dz|``, and sampling is ``z = f^{-1}(u; c)``, ``u ~ p_0``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Prior(nn.Module):
     """p(z | c).  ``z``: (B, D) float, ``c``: (B, C) or None.
 
     Subclasses set ``has_density`` and implement :meth:`sample` and, when they have a density,
-    :meth:`log_prob`. ``learnable`` says whether the prior has parameters an objective may update.
+    :meth:`log_prob`.
     """
 
     has_density: bool = True
@@ -40,10 +41,6 @@ class Prior(nn.Module):
         if dim < 1:
             raise ValueError(f"latent dimension must be >= 1, got {dim}")
         self.dim = dim
-
-    @property
-    def learnable(self) -> bool:
-        return any(p.requires_grad for p in self.parameters())
 
     def log_prob(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         """log p(z | c), shape (B,)."""

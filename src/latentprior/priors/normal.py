@@ -1,4 +1,4 @@
-"""The fixed standard-normal prior N(0, I), and its log-density shared by every flow's base."""
+"""The fixed standard-normal prior N(0, I) (also every RealNVP flow's base), and the diagonal-normal density."""
 
 from __future__ import annotations
 
@@ -9,36 +9,50 @@ from torch import Tensor
 
 from latentprior.priors.base import Prior
 
-__all__ = ["StandardNormal", "standard_normal_log_prob"]
+__all__ = ["StandardNormal", "normal_log_prob"]
+
+_LOG_2PI = math.log(2 * math.pi)
 
 
-def standard_normal_log_prob(u: Tensor) -> Tensor:
-    """log N(u; 0, I) summed over the last axis: ``-0.5 * (|u|^2 + D log 2π)``.  u: (B, D) -> (B,)."""
-    return -0.5 * (u.pow(2).sum(-1) + u.shape[-1] * math.log(2 * math.pi))
+def normal_log_prob(x: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+    """log N(x; loc, diag(scale²)) summed over the last axis. x: (B, D); loc, scale: broadcastable to (B, D).
+
+    ``-0.5 (|(x - loc) / scale|² + D log 2π) - Σ log scale``, shape (B,).
+    """
+    y = (x - loc) / scale
+    return -0.5 * (y.pow(2).sum(-1) + x.shape[-1] * _LOG_2PI) - scale.log().sum(-1)
 
 
 class StandardNormal(Prior):
-    """p(z) = N(z; 0, I_D), with no learnable parameters.
+    """p(z | c) = N(z; loc, diag(scale²)) with the constants loc = 0, scale = 1: no learnable parameters.
 
-    It does not depend on a context: ``c`` is accepted (so a conditional model can swap priors) and
-    ignored, since p(z | c) = N(0, I) for every c.
+    ``c`` is accepted (so a conditional model can swap priors) and ignored, since N(0, I) is the same for
+    every c. Both methods read the mean and scale through :meth:`loc_scale`, the one place a normal whose
+    mean is learned as a function of c (a conditional flow's base) has to change.
     """
 
     def __init__(self, dim: int) -> None:
         super().__init__(dim)
-        # A constant buffer, not a Parameter: the prior is fixed, but .to(device) / .double() must still
-        # tell `base_noise` where and in which dtype to sample. Not persistent: it is no state to checkpoint.
-        self.register_buffer("_anchor", torch.zeros(()), persistent=False)
+        # Buffers, not Parameters: the prior is fixed, but .to(device) / .double() must still move them, and
+        # `base_noise` samples on their device and dtype. Not persistent: constants are no state to checkpoint.
+        self.register_buffer("loc", torch.zeros(dim), persistent=False)
+        self.register_buffer("scale", torch.ones(dim), persistent=False)
+
+    def loc_scale(self, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Mean and standard deviation of p(z | c), each broadcastable to (B, D): here the (D,) constants."""
+        return self.loc, self.scale
 
     def log_prob(self, z: Tensor, c: Tensor | None = None) -> Tensor:
-        """log N(z; 0, I), z: (B, D) -> (B,)."""
+        """log N(z; loc, diag(scale²)), z: (B, D) -> (B,)."""
         if z.dim() != 2 or z.shape[1] != self.dim:
             raise ValueError(f"expected z of shape (B, {self.dim}), got {tuple(z.shape)}")
-        return standard_normal_log_prob(z)
+        loc, scale = self.loc_scale(c)
+        return normal_log_prob(z, loc, scale)
 
     def sample(self, n: int, c: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """(n, D) draws on the prior's device and dtype."""
-        return self.base_noise(n, self.dim, generator)
+        """(n, D) draws loc + scale ε, ε ~ N(0, I), on the prior's device and dtype."""
+        loc, scale = self.loc_scale(c)
+        return loc + scale * self.base_noise(n, self.dim, generator)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

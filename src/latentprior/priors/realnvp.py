@@ -12,8 +12,7 @@ One transformation f_t of the flow, in the latent -> base direction (``Transform
 ``σ ∈ (0, 1)``: each coupling contracts its half towards the base; ActNorm supplies any expansion.
 With the last FC zero-initialised (as the paper asks), a fresh coupling is *not* the identity: μ = 0 and
 σ = sigmoid(2) ≈ 0.881, so it is the fixed contraction zb -> 0.881 zb. ActNorm starts as the identity.
-
-Layer counts and widths used in the paper (A.3) are in :data:`FLOW_PRESETS`.
+The paper's layer counts and widths per dataset (A.3) are in the configs under ``configs/``.
 """
 
 from __future__ import annotations
@@ -22,18 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from latentprior.priors.base import Prior, Transform
-from latentprior.priors.normal import standard_normal_log_prob
+from latentprior.priors.base import Transform
+from latentprior.priors.flow import ComposedTransform, FlowPrior
+from latentprior.priors.normal import StandardNormal
 
-__all__ = ["ActNorm", "AffineCoupling", "RealNVPPrior", "FLOW_PRESETS"]
-
-# Appendix A.3: number of coupling transforms and NN width per dataset.
-FLOW_PRESETS: dict[str, dict[str, int]] = {
-    "mnist": dict(n_layers=24, hidden=1024),
-    "fashion_mnist": dict(n_layers=24, hidden=1024),
-    "cifar10": dict(n_layers=16, hidden=256),
-    "celeba": dict(n_layers=30, hidden=1024),
-}
+__all__ = ["ActNorm", "AffineCoupling", "RealNVPPrior", "realnvp_transform"]
 
 
 def _check_input(x: Tensor, dim: int) -> None:
@@ -104,9 +96,9 @@ class AffineCoupling(Transform):
             raise ValueError(f"need dim >= 2, hidden >= 1, cond_dim >= 0; got {dim}, {hidden}, {cond_dim}")
         self.dim, self.hidden, self.swap, self.cond_dim = dim, hidden, swap, cond_dim
         first, second = dim // 2, dim - dim // 2
-        self.n_cond, self.n_trans = (second, first) if swap else (first, second)
+        n_cond, self.n_trans = (second, first) if swap else (first, second)
         self.net = nn.Sequential(
-            nn.Linear(self.n_cond + cond_dim, hidden),
+            nn.Linear(n_cond + cond_dim, hidden),
             nn.ReLU(),
             nn.Linear(hidden, hidden),
             nn.ReLU(),
@@ -158,54 +150,30 @@ class AffineCoupling(Transform):
         return f"dim={self.dim}, hidden={self.hidden}, swap={self.swap}, cond_dim={self.cond_dim}"
 
 
-class RealNVPPrior(Prior):
-    """Flow prior ``log p(z | c) = log N(f(z); 0, I) + log|det df/dz|`` with f = f_T ∘ ... ∘ f_1.
+def realnvp_transform(dim: int, n_layers: int, hidden: int, cond_dim: int = 0) -> ComposedTransform:
+    """The appendix-A.1 cascade: for t = 0 .. n_layers-1, an :class:`ActNorm` when t is even, then an
+    :class:`AffineCoupling` with ``swap = (t odd)`` whose NN reads a (B, cond_dim) context when cond_dim > 0."""
+    layers: list[Transform] = []
+    for t in range(n_layers):
+        if t % 2 == 0:
+            layers.append(ActNorm(dim))
+        layers.append(AffineCoupling(dim, hidden, swap=t % 2 == 1, cond_dim=cond_dim))
+    return ComposedTransform(layers)
+
+
+class RealNVPPrior(FlowPrior):
+    """Flow prior ``log p(z | c) = log N(f(z; c); 0, I) + log|det df/dz|`` with f = f_T ∘ ... ∘ f_1.
 
     ``transforms`` holds, for t = 0 .. n_layers-1: an :class:`ActNorm` when t is even, then an
-    :class:`AffineCoupling` with ``swap = (t odd)``. ``n_layers`` counts couplings.
+    :class:`AffineCoupling` with ``swap = (t odd)``; the base is a :class:`StandardNormal`.
+    ``n_layers`` counts couplings.
     """
 
     def __init__(self, dim: int, n_layers: int, hidden: int, cond_dim: int = 0) -> None:
-        super().__init__(dim)
         if n_layers < 1 or dim < 2:
             raise ValueError(f"RealNVPPrior needs n_layers >= 1 and dim >= 2, got {n_layers}, {dim}")
+        super().__init__(realnvp_transform(dim, n_layers, hidden, cond_dim), StandardNormal(dim))
         self.n_layers, self.hidden, self.cond_dim = n_layers, hidden, cond_dim
-        transforms: list[Transform] = []
-        for t in range(n_layers):
-            if t % 2 == 0:
-                transforms.append(ActNorm(dim))
-            transforms.append(AffineCoupling(dim, hidden, swap=t % 2 == 1, cond_dim=cond_dim))
-        self.transforms = nn.ModuleList(transforms)
-
-    def to_base(self, z: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """z: (B, D) latent -> u = f(z): (B, D), log|det df/dz|: (B,)."""
-        _check_input(z, self.dim)
-        _check_context(c, self.cond_dim, z.shape[0])
-        logdet = z.new_zeros(z.shape[0])
-        for transform in self.transforms:
-            z, ld = transform(z, c)
-            logdet = logdet + ld
-        return z, logdet
-
-    def from_base(self, u: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """u: (B, D) base -> z = f^{-1}(u): (B, D), log|det df^{-1}/du|: (B,)."""
-        _check_input(u, self.dim)
-        _check_context(c, self.cond_dim, u.shape[0])
-        logdet = u.new_zeros(u.shape[0])
-        for transform in reversed(self.transforms):
-            u, ld = transform.inverse(u, c)
-            logdet = logdet + ld
-        return u, logdet
-
-    def log_prob(self, z: Tensor, c: Tensor | None = None) -> Tensor:
-        """log p(z | c): (B,)."""
-        u, logdet = self.to_base(z, c)
-        return standard_normal_log_prob(u) + logdet
-
-    def sample(self, n: int, c: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """(n, D) draws ``f^{-1}(u)``, u ~ N(0, I); c: (n, cond_dim) when conditional. Differentiable."""
-        z, _ = self.from_base(self.base_noise(n, self.dim, generator), c)
-        return z
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, n_layers={self.n_layers}, hidden={self.hidden}, cond_dim={self.cond_dim}"

@@ -18,26 +18,19 @@ __all__ = ["PriorKind", "PRIORS", "build_prior", "build_discriminator"]
 PriorKind = Literal["normal", "realnvp", "adversarial"]
 
 
-def _reject(kind: str, **unused: object) -> None:
-    # A value the chosen kind cannot use is a config mistake; ignoring it would hide the typo.
-    for name, value in unused.items():
-        if value:
-            raise ValueError(f"prior kind {kind!r} does not take {name} (got {value!r})")
+# Each builder takes the shared config values and uses those its prior has. Which values a kind accepts
+# (noise_dim only for adversarial, ...) is a config rule, checked in latentprior.config.
 
 
 def _normal(dim: int, *, layers: int, hidden: int, noise_dim: int | None, cond_dim: int) -> Prior:
-    # layers/hidden are shared config fields with no meaning here; a context is ignored (p(z|c) = N(0, I)).
-    _reject("normal", noise_dim=noise_dim)
-    return StandardNormal(dim)
+    return StandardNormal(dim)  # p(z | c) = N(0, I) for every c
 
 
 def _realnvp(dim: int, *, layers: int, hidden: int, noise_dim: int | None, cond_dim: int) -> Prior:
-    _reject("realnvp", noise_dim=noise_dim)
     return RealNVPPrior(dim, n_layers=layers, hidden=hidden, cond_dim=cond_dim)
 
 
 def _adversarial(dim: int, *, layers: int, hidden: int, noise_dim: int | None, cond_dim: int) -> Prior:
-    _reject("adversarial", cond_dim=cond_dim)
     return MLPPrior(dim, hidden=hidden, n_layers=layers, noise_dim=noise_dim)
 
 

@@ -1,50 +1,92 @@
-"""Reports from finished runs (never trains, never evaluates): plots, CSV/Markdown tables, a static HTML page.
+"""Reports from finished runs (never trains, never evaluates): plots, CSV/Markdown tables, a static HTML page,
+and the paper's figures drawn from one run (``reports.figures``, imported on demand: it needs torch).
 
->>> write_report("runs/fig3_mnist_cpu")   # -> runs/fig3_mnist_cpu/report/{index.html, *.png, *.csv, *.md}
+>>> write_report("runs/fig3_mnist_cpu")   # -> runs/fig3_mnist_cpu/report/{index.html, *.png, *.svg, *.csv, *.md}
+>>> from latentprior.reports.figures import latent2d_figure
+>>> latent2d_figure("runs/mnist_2d")       # -> runs/mnist_2d/figures/latent2d.png (Fig. 2)
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from latentprior.errors import UserError
+from latentprior.experiments.state import read_sweep_state
+from latentprior.reports.assets import copy_run_assets
 from latentprior.reports.collect import RunRecord, collect_runs, metric_values
-from latentprior.reports.html import write_html
+from latentprior.reports.html import PageInput, write_html
 from latentprior.reports.plots import plot_vs_beta, plot_vs_latent_dim
-from latentprior.reports.tables import markdown_table, metric_columns, runs_table, summarize, write_csv
+from latentprior.reports.tables import (
+    config_differences,
+    markdown_table,
+    metric_columns,
+    runs_table,
+    sample_count_warnings,
+    summarize,
+    write_csv,
+    write_text,
+)
 
-__all__ = ["write_report", "collect_runs", "metric_values", "RunRecord", "summarize", "runs_table"]
+__all__ = ["ReportError", "write_report", "collect_runs", "metric_values", "RunRecord", "summarize", "runs_table"]
 
 
-def write_report(sweep_dir: str | Path, out: str | Path | None = None, *, metric: str = "fid") -> dict[str, Any]:
-    """Write ``out`` (default ``SWEEP_DIR/report``): ``summary.csv/.md``, ``runs.csv/.md``, the plots of
-    ``metric`` against β and against the latent dimension, and ``index.html``. Returns the paths and counts."""
-    sweep_dir = Path(sweep_dir)
-    if not sweep_dir.is_dir():
-        raise FileNotFoundError(f"no sweep directory {sweep_dir}")
-    out = Path(out) if out is not None else sweep_dir / "report"
-    records = collect_runs(sweep_dir)
+class ReportError(FileNotFoundError, UserError):
+    """There is nothing to report on: no such folder, or no runs in it."""
+
+
+def _title(path: Path) -> str:
+    state = path / "sweep.json"
+    name = read_sweep_state(state).get("sweep", {}).get("name") if state.is_file() else None
+    return name or path.resolve().name
+
+
+def _note(records: list[RunRecord]) -> str:
+    counts = sorted({r.eval_n for r in records if r.eval_n is not None})
+    on = " / ".join(map(str, counts)) or "an unrecorded number of"
+    return (f"Mean ± sample std over seeds (n = runs with results); metrics computed on {on} samples "
+            "(generated images; test images for NLL).")
+
+
+def _plotted_metric(metric: str | None, metrics: list[str]) -> str:
+    """``metric`` if the runs have it; by default FID, else their first metric column."""
+    if metric is None:
+        return metrics[0] if metrics else "fid"  # metric_columns puts fid first
+    if metrics and metric not in metrics:
+        raise ReportError(f"no run has results for metric '{metric}'; the runs have: {', '.join(metrics)}")
+    return metric
+
+
+def write_report(path: str | Path, out: str | Path | None = None, *, metric: str | None = None) -> dict[str, Any]:
+    """Write a self-contained report folder ``out`` (default ``PATH/report``) for a sweep folder, a plain folder
+    of runs, or one run: ``index.html``, ``summary.csv/.md``, ``runs.csv``, ``config_diff.csv``, the plots of
+    ``metric`` against β and against the latent dimension (PNG + SVG), and ``runs/<name>/`` with each run's
+    pictures, loss curves, config and metric log. ``metric``: the one plotted (default: FID when the runs have it,
+    else their first metric). Returns the paths and counts."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ReportError(f"no such folder {path}")
+    out = Path(out) if out is not None else path / "report"
+    records = collect_runs(path)
     if not records:
-        raise FileNotFoundError(f"{sweep_dir} holds neither sweep.json nor runs/*/config.yaml")
+        raise ReportError(f"{path} holds no runs: no sweep.json, config.yaml, runs/*/config.yaml or */config.yaml")
     metrics = metric_columns(records)
+    metric = _plotted_metric(metric, metrics)
     summary = summarize(records, metrics)
     per_run = runs_table(records, metrics)
-    files = [write_csv(summary, out / "summary.csv"), write_csv(per_run, out / "runs.csv")]
-    title = sweep_dir.resolve().name
-    state = sweep_dir / "sweep.json"
-    if state.is_file():
-        title = json.loads(state.read_text()).get("sweep", {}).get("name") or title
-    sample_counts = sorted({r.eval_n for r in records if r.eval_n is not None})
-    note = (f"Mean ± sample std over seeds (n = runs with results); metrics computed on "
-            f"{' / '.join(map(str, sample_counts)) or 'an unrecorded number of'} generated samples.")
-    md = out / "summary.md"
-    md.write_text(f"# {title}\n\n{note}\n\n"
-                  + markdown_table(summary) + "\n## Runs\n\n" + markdown_table(per_run))
-    files.append(md)
+    differences = config_differences(records)
+    warnings = sample_count_warnings(records)
+    title, note = _title(path), _note(records)
+    files = [write_csv(summary, out / "summary.csv"), write_csv(per_run, out / "runs.csv"),
+             write_csv(differences, out / "config_diff.csv")]
+    files.append(write_text(out / "summary.md", f"# {title}\n\n{note}\n\n"
+                            + "".join(f"> **warning:** {w}\n\n" for w in warnings)
+                            + markdown_table(summary) + "\n## Runs\n\n" + markdown_table(per_run)))
     plots = plot_vs_beta(summary, out, metric) + plot_vs_latent_dim(summary, out, metric)
-    page = write_html(out / "index.html", title=title, records=records, summary=summary, plots=plots, files=files,
-                      main_metric=metric, note=note)
+    assets = {r.name: copy_run_assets(r, out / "runs" / r.name) for r in records}
+    page = write_html(out / "index.html", PageInput(
+        title=title, records=records, summary=summary, plots=plots, files=files, note=note, warnings=warnings,
+        assets=assets, differences=differences))
     return {"out": str(out), "html": str(page), "plots": [str(p) for p in plots], "tables": [str(f) for f in files],
             "runs": len(records), "with_results": sum(1 for r in records if r.metrics), "metrics": metrics,
-            "eval_n": sample_counts}
+            "eval_n": sorted({r.eval_n for r in records if r.eval_n is not None}), "warnings": warnings}

@@ -1,22 +1,39 @@
 """Per-run and per-setting tables (mean ± std over seeds) as CSV and Markdown.
 
-A *setting* is everything in a run's labels except the seed, so the seeds of one (dataset, model, β,
-latent dim) are averaged. The std is the sample standard deviation (ddof = 1); with one seed it is
-undefined and written empty. CSV values are written with ``repr`` (exact); Markdown rounds for reading.
+A *setting* is everything in a run's labels except the seed, plus the eval sample count: the seeds of one
+(dataset, model, β, latent dim) evaluated on the same number of samples are averaged, and runs evaluated on
+different numbers are never pooled (FID is biased by n, so a mean over n = 50 and n = 200 means nothing);
+:func:`sample_count_warnings` says where that split a setting. The std is the sample standard deviation
+(ddof = 1); with one seed it is undefined and written empty. CSV values are written with ``repr`` (exact);
+Markdown rounds for reading. Files are written atomically.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import statistics
 from pathlib import Path
 from typing import Any
 
+from latentprior.atomic import atomic_write_bytes
+from latentprior.config import flatten
 from latentprior.reports.collect import LABEL_KEYS, RunRecord
 
-__all__ = ["metric_columns", "summarize", "runs_table", "write_csv", "markdown_table", "fmt"]
+__all__ = ["metric_columns", "summarize", "runs_table", "write_csv", "write_text", "markdown_table", "fmt",
+           "sample_count_warnings", "config_differences", "better", "arrow", "LOWER_IS_BETTER", "HIGHER_IS_BETTER"]
+
+LOWER_IS_BETTER = ("fid", "kid", "nll", "cond_fid", "cond_mse")
+HIGHER_IS_BETTER = ("pr.precision", "pr.recall", "lpips", "cond_lpips")
+
+
+def better(metric: str) -> str:
+    """'lower', 'higher' or '' (unknown) for a metric column such as ``fid`` or ``pr.recall``."""
+    if metric in LOWER_IS_BETTER:
+        return "lower"
+    return "higher" if metric in HIGHER_IS_BETTER else ""
 
 
 def metric_columns(records: list[RunRecord]) -> list[str]:
@@ -36,15 +53,19 @@ def _sort_key(value: Any) -> tuple:
 
 
 def summarize(records: list[RunRecord], metrics: list[str] | None = None) -> list[dict[str, Any]]:
-    """One row per setting: its labels, ``n`` (runs with results), and ``<metric>_mean`` / ``<metric>_std``."""
+    """One row per setting and eval sample count: its labels, ``eval_n``, ``n`` (runs with results), and
+    ``<metric>_mean`` / ``<metric>_std``."""
     metrics = metrics if metrics is not None else metric_columns(records)
     keys = _setting_keys(records)
     groups: dict[tuple, list[RunRecord]] = {}
-    for r in records:
-        groups.setdefault(tuple(r.labels.get(k) for k in keys), []).append(r)
+    for r in sorted(records, key=lambda r: not r.metrics):  # runs with results first: they make the rows
+        setting = tuple(r.labels.get(k) for k in keys)
+        # A run without results (failed, pending) joins a row of its setting, or gets one of its own.
+        n = r.eval_n if r.metrics else next((g[-1] for g in groups if g[:-1] == setting), None)
+        groups.setdefault((*setting, n), []).append(r)
     rows = []
     for gkey, members in groups.items():
-        row: dict[str, Any] = dict(zip(keys, gkey, strict=True))
+        row: dict[str, Any] = dict(zip([*keys, "eval_n"], gkey, strict=True))
         row["model_label"] = members[0].labels.get("model_label", row.get("model"))
         row["seeds"] = sorted(m.labels.get("seed") for m in members if m.metrics)
         row["n"] = len(row["seeds"])
@@ -53,7 +74,7 @@ def summarize(records: list[RunRecord], metrics: list[str] | None = None) -> lis
             row[f"{m}_mean"] = statistics.fmean(vals) if vals else math.nan
             row[f"{m}_std"] = statistics.stdev(vals) if len(vals) > 1 else math.nan
         rows.append(row)
-    order = ("dataset", "model", "latent_dim", "beta")
+    order = ("dataset", "model", "latent_dim", "beta", "eval_n")
     rows.sort(key=lambda r: tuple(_sort_key(r.get(k)) for k in order))
     return rows
 
@@ -66,6 +87,34 @@ def runs_table(records: list[RunRecord], metrics: list[str] | None = None) -> li
              **{m: r.metrics.get(m, math.nan) for m in metrics}} for r in records]
 
 
+def arrow(metric: str) -> str:
+    """' ↓' (lower is better), ' ↑' (higher is better) or '' for a metric column."""
+    return {"lower": " ↓", "higher": " ↑"}.get(better(metric), "")
+
+
+def sample_count_warnings(records: list[RunRecord]) -> list[str]:
+    """One line per setting whose runs were evaluated on different sample counts (shown as separate rows)."""
+    keys = _setting_keys(records)
+    counts: dict[tuple, set] = {}
+    for r in records:
+        if r.metrics:
+            counts.setdefault(tuple(r.labels.get(k) for k in keys), set()).add(r.eval_n)
+    return [", ".join(f"{k}={v}" for k, v in zip(keys, key, strict=True) if v is not None)
+            + f": evaluated on different sample counts ({', '.join(map(str, sorted(ns, key=_sort_key)))}); shown as "
+            "separate rows, never averaged" for key, ns in counts.items() if len(ns) > 1]
+
+
+def config_differences(records: list[RunRecord]) -> list[dict[str, Any]]:
+    """One row per run with a config: its name, then every dotted config key whose value is not the same in all
+    of them (an empty list when there is at most one run, or nothing differs)."""
+    flat = {r.name: flatten(r.config) for r in records if r.config}
+    if len(flat) < 2:
+        return []
+    keys = sorted({k for f in flat.values() for k in f})
+    differ = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flat.values()}) > 1]
+    return [{"name": name, **{k: f.get(k) for k in differ}} for name, f in flat.items()] if differ else []
+
+
 def _csv_cell(v: Any) -> str:
     if isinstance(v, float):
         return "" if math.isnan(v) else repr(v)
@@ -76,16 +125,19 @@ def _csv_cell(v: Any) -> str:
 
 def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
     """Rows (dicts with the same keys) to CSV; floats exact (``repr``), NaN as an empty cell."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     if rows:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(list(rows[0]))
         for row in rows:
             w.writerow([_csv_cell(v) for v in row.values()])
-    path.write_text(buf.getvalue())
-    return path
+    return write_text(path, buf.getvalue())
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) atomically; returns the path."""
+    atomic_write_bytes(path, text.encode())
+    return Path(path)
 
 
 def fmt(v: Any, digits: int = 4) -> str:
@@ -105,7 +157,7 @@ def markdown_table(rows: list[dict[str, Any]], metrics: list[str] | None = None)
     mets = [c[: -len("_mean")] for c in rows[0] if c.endswith("_mean")]
     if metrics is not None:
         mets = [m for m in mets if m in metrics]
-    header = cols + [f"{m} (mean ± std)" for m in mets]
+    header = cols + [f"{m}{arrow(m)} (mean ± std)" for m in mets]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [fmt(row[c]) for c in cols]

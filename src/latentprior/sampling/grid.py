@@ -1,4 +1,4 @@
-"""PNG image grids."""
+"""Image grids, written as PNG or JPEG (by the file's extension)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,24 @@ import torch
 from PIL import Image
 
 from latentprior.atomic import atomic_write_bytes
+from latentprior.errors import UserError
 
-__all__ = ["make_grid", "save_image_grid"]
+__all__ = ["make_grid", "save_image_grid", "image_format", "ImageFormatError", "IMAGE_FORMATS"]
+
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+class ImageFormatError(ValueError, UserError):
+    """An output file name whose extension is not an image format we write."""
+
+
+def image_format(path: str | Path) -> str:
+    """The PIL format for ``path``'s extension ('PNG' or 'JPEG'); any other extension is refused."""
+    fmt = IMAGE_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ImageFormatError(f"{path}: cannot write a {Path(path).suffix or 'extension-less'} file; "
+                               f"use one of {', '.join(IMAGE_FORMATS)}")
+    return fmt
 
 
 def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
@@ -34,13 +50,15 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, p
 
 
 def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 1) -> Path:
-    """Write a grid of ``images`` as a PNG (atomically); ``scale`` enlarges small images by nearest neighbour."""
+    """Write a grid of ``images`` as a PNG or JPEG (by ``path``'s extension; atomically); ``scale`` enlarges small
+    images by nearest neighbour."""
+    fmt = image_format(path)  # before any work: a wrong name fails at once
     arr = make_grid(images, nrow)
     img = Image.fromarray(arr)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     buf = io.BytesIO()
-    img.save(buf, format="PNG")
+    img.save(buf, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     path = Path(path)
     atomic_write_bytes(path, buf.getvalue())
     return path

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from latentprior.errors import UserError
+from latentprior.priors import FlowPrior
 
 __all__ = ["slerp", "lerp", "interpolate", "InterpolationError"]
 
@@ -28,22 +29,23 @@ def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
 def slerp(a: Tensor, b: Tensor, t: Tensor, eps: float = 1e-7) -> Tensor:
     """Spherical-linear interpolation (White 2016). a, b: (B, D); t: (T,) -> (B, T, D).
 
-    Falls back to lerp where the endpoints are (anti)parallel and the great circle is undefined.
+    Keeps the endpoints, and the norm along the path when |a| = |b|. The cosine is clamped to
+    [-1 + eps, 1 - eps], so sin ω >= ~4.5e-4 and nothing divides by zero: parallel endpoints give the
+    straight line (sin((1-t)ω) / sin ω -> 1 - t); antiparallel ones have no unique great circle, and the
+    path runs through the origin (cos(πt) a for b = -a).
     """
     t = t.to(a)[None, :, None]
     an, bn = a / a.norm(dim=-1, keepdim=True).clamp_min(eps), b / b.norm(dim=-1, keepdim=True).clamp_min(eps)
     omega = torch.acos((an * bn).sum(-1).clamp(-1 + eps, 1 - eps))[:, None, None]  # (B, 1, 1)
     so = torch.sin(omega)
-    out = torch.sin((1 - t) * omega) / so * a[:, None] + torch.sin(t * omega) / so * b[:, None]
-    linear = lerp(a, b, t[0, :, 0])
-    return torch.where(so.abs() < 1e-4, linear, out)
+    return torch.sin((1 - t) * omega) / so * a[:, None] + torch.sin(t * omega) / so * b[:, None]
 
 
 @torch.no_grad()
 def interpolate(model, x_a: Tensor, x_b: Tensor, steps: int = 10, space: str = "z", method: str = "slerp") -> Tensor:
     """Decoded interpolations between images x_a[i] and x_b[i]: (B, steps, C, H, W) in [0, 1].
 
-    Endpoints are the posterior means. ``space='base'`` needs a flow prior (``prior.to_base``/``from_base``).
+    Endpoints are the posterior means. ``space='base'`` needs a :class:`~latentprior.priors.FlowPrior`.
     """
     if space not in ("z", "base"):
         raise InterpolationError(f"space must be 'z' or 'base', got '{space}'")
@@ -58,7 +60,7 @@ def interpolate(model, x_a: Tensor, x_b: Tensor, steps: int = 10, space: str = "
         path = fn(za, zb, t)  # (B, T, D)
     else:
         prior = model.prior
-        if not hasattr(prior, "to_base"):
+        if not isinstance(prior, FlowPrior):
             raise InterpolationError(f"space='base' needs a flow prior; this run's prior is {type(prior).__name__}")
         ua, _ = prior.to_base(za)
         ub, _ = prior.to_base(zb)

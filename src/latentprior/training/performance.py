@@ -1,8 +1,17 @@
-"""Speed options of the training loop: autocast, gradient scaling, channels_last, torch.compile.
+"""Speed options of the training loop: autocast, gradient scaling, channels_last, torch.compile, Adam's
+implementation, CUDA graphs.
 
 None of them changes the algorithm. ``train.amp`` changes the arithmetic of the forward passes
 (tests/test_performance.py bounds the first steps' losses against fp32); ``train.compile`` and
 ``train.channels_last`` change only how kernels are chosen and laid out.
+
+CPU defaults, measured (benchmarks/vs_pythae.py, and 200-step runs of configs/cpu/mnist_vae_flow.yaml against a
+recording made before these options existed): the options that sum in another order drift far past 1e-5 relative
+within 200 steps, because Adam amplifies last-bit differences in near-zero gradient elements (largest loss
+difference by step 200: fused Adam 6e-3, channels_last 8e-3; torch.compile, 8e-6 on the first 3 losses, also
+costs about 2 minutes of compilation on 2 busy cores). So the CPU defaults stay the exact ones (per-parameter Adam
+loop, NCHW, eager) and the others are opt-in. On CUDA, ``auto`` means fused Adam and a captured step
+(training/cuda_graphs.py); neither has been timed by this project yet (benchmarks/throughput.py's GPU table).
 """
 
 from __future__ import annotations
@@ -12,22 +21,48 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from latentprior.config import TrainConfig
+from latentprior.config import ConfigError, TrainConfig
 from latentprior.models.autoencoder import LatentAutoencoder
 from latentprior.objectives.base import StepOptions
 
-__all__ = ["AMP_DTYPES", "step_options", "prepare_model", "prepare_batch", "compile_model"]
+__all__ = ["AMP_DTYPES", "step_options", "prepare_model", "prepare_batch", "compile_model", "use_cuda_graphs",
+           "adam_options"]
 
 AMP_DTYPES: dict[str, torch.dtype | None] = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def step_options(tc: TrainConfig, device: torch.device,
-                 reduce_gradients: Callable[[list[nn.Parameter]], None] | None = None) -> StepOptions:
+                 reduce_gradients: Callable[[list[nn.Parameter]], None] | None = None,
+                 graphs: bool = False) -> StepOptions:
     """The :class:`StepOptions` for ``train.amp`` on ``device``; fp16 gets a GradScaler, bf16 needs none
-    (its exponent range is fp32's, so gradients do not underflow)."""
+    (its exponent range is fp32's, so gradients do not underflow). ``graphs``: the step will be captured."""
     dtype = AMP_DTYPES[tc.amp]
     scaler = torch.amp.GradScaler(device.type) if dtype is torch.float16 else None
-    return StepOptions(autocast=dtype, device_type=device.type, scaler=scaler, reduce_gradients=reduce_gradients)
+    return StepOptions(autocast=dtype, device_type=device.type, scaler=scaler, reduce_gradients=reduce_gradients,
+                       autocast_cache=not graphs)
+
+
+def use_cuda_graphs(tc: TrainConfig, device: torch.device, multi_process: bool) -> bool:
+    """Whether the step is captured as a CUDA graph (``train.cuda_graphs``): ``auto`` wherever it can be."""
+    blockers = [why for bad, why in ((device.type != "cuda", f"the device is {device.type}, not CUDA"),
+                                     (tc.amp == "fp16", "train.amp fp16's GradScaler reads overflow on the host"),
+                                     (multi_process, "multi-process training averages gradients per update"))
+                if bad]
+    if tc.cuda_graphs == "on" and blockers:
+        raise ConfigError(f"train.cuda_graphs on cannot capture this run: {blockers[0]}; use auto or off")
+    return tc.cuda_graphs != "off" and not blockers
+
+
+def adam_options(tc: TrainConfig, device: torch.device, graphs: bool) -> dict[str, bool]:
+    """Adam's implementation flags for ``train.adam_impl`` (see the module docstring for the CPU default).
+
+    Always explicit, so that a checkpoint's flags never carry over from the process that saved it.
+    """
+    impl = tc.adam_impl
+    if impl == "auto":
+        impl = "fused" if device.type == "cuda" else "loop"
+    # capturable: step counts and bias corrections on the device, which graph capture requires
+    return {"foreach": impl == "foreach", "fused": impl == "fused", "capturable": graphs}
 
 
 def compile_model(model: LatentAutoencoder) -> None:

@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["latent2d_points", "plot_latent2d", "latent2d_figure"]
+from latentprior.errors import UserError
+from latentprior.priors import FlowPrior
+
+__all__ = ["FigureError", "latent2d_points", "plot_latent2d", "latent2d_figure"]
+
+
+class FigureError(ValueError, UserError):
+    """The run cannot give this figure (e.g. Fig. 2 of a run whose latent space is not 2-D)."""
 
 
 @torch.no_grad()
@@ -29,9 +36,9 @@ def latent2d_points(model, images: torch.Tensor, *, n_prior: int, batch_size: in
     """
     prior = model.prior
     if model.latent_dim != 2:
-        raise ValueError(f"Fig. 2 needs a run with model.latent_dim = 2, this one has {model.latent_dim}")
-    if not (hasattr(prior, "to_base") and hasattr(prior, "from_base")):
-        raise ValueError(f"Fig. 2 needs a flow prior with to_base/from_base, this run has {type(prior).__name__}")
+        raise FigureError(f"Fig. 2 needs a run with model.latent_dim = 2, this one has {model.latent_dim}")
+    if not isinstance(prior, FlowPrior):
+        raise FigureError(f"Fig. 2 needs a flow prior (prior.kind 'realnvp'), this run has {type(prior).__name__}")
     model.eval()
     dev = next(model.parameters()).device
     zs = []
@@ -95,7 +102,7 @@ def latent2d_figure(run_dir: str | Path, out: str | Path | None = None, *, n: in
                     data_dir: str | None = None, seed: int = 0, device: str | None = None) -> dict[str, Any]:
     """Fig. 2 for a finished run: encode ``n`` images of ``split``; writes ``RUN_DIR/figures/latent2d.png``."""
     from latentprior.data import load_dataset
-    from latentprior.training import load_run
+    from latentprior.training.checkpoint import load_run
 
     run_dir = Path(run_dir)
     model, cfg = load_run(run_dir, device=device)

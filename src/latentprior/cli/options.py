@@ -1,0 +1,51 @@
+"""Option types and option groups shared by the verbs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+__all__ = ["positive_int", "positive_float", "add_data_options", "data_overrides"]
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (a count of images, steps, trials...)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number > 0 (a number of epochs)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def add_data_options(p: argparse.ArgumentParser, *, fetch: bool = False) -> None:
+    """``--data-dir`` (and, for a new run, ``--no-verify`` / ``--download``)."""
+    p.add_argument("--data-dir", help="dataset directory (default: the run's data.dir, else $LATENTPRIOR_DATA_DIR)")
+    if fetch:
+        p.add_argument("--no-verify", action="store_true", help="accept data files whose checksums do not match")
+        p.add_argument("--download", action="store_true", help="fetch missing data files from the official URLs")
+
+
+def data_overrides(args: argparse.Namespace) -> list[str]:
+    """The ``data.*`` config overrides the data options ask for (``section.key=value`` strings)."""
+    out = []
+    if getattr(args, "data_dir", None):
+        out.append(f"data.dir={json.dumps(str(Path(args.data_dir).resolve()))}")
+    if getattr(args, "no_verify", False):
+        out.append("data.verify=false")
+    if getattr(args, "download", False):
+        out.append("data.download=true")
+    return out

@@ -1,0 +1,92 @@
+"""Training verbs: ``train``, ``resume``, ``train-prior`` (the only verbs that join a torchrun process group)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from latentprior.cli.options import add_data_options, data_overrides, positive_float, positive_int
+from latentprior.errors import UsageError
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a new run from a YAML config")
+    p.add_argument("config", type=Path, help="run config (see configs/)")
+    p.add_argument("--out", type=Path, required=True, help="run directory (must not hold a run yet)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value (repeatable)")
+    add_data_options(p, fetch=True)
+    p.add_argument("--max-steps", type=positive_int, help="stop at this global step (continue with resume)")
+    p.add_argument("--seed", type=int, help="train.seed")
+    p.set_defaults(run=_train, distributed=True)
+
+    p = sub.add_parser("resume", help="continue a run from its latest checkpoint")
+    p.add_argument("run_dir", type=Path, help="a run folder (its latest checkpoint is used)")
+    p.add_argument("--max-steps", type=positive_int, help="stop at this global step")
+    add_data_options(p)
+    p.set_defaults(run=_resume, distributed=True)
+
+    p = sub.add_parser("train-prior", help="train the prior alone for more epochs on a run's frozen encoder")
+    p.add_argument("run_dir", type=Path, help="a run folder (its latest checkpoint is used)")
+    p.add_argument("--epochs", type=positive_float, required=True, help="prior-only epochs to add")
+    add_data_options(p)
+    p.set_defaults(run=_train_prior, distributed=True)
+
+
+def _writer_lock(run_dir: Path):
+    """The run directory's advisory lock (training/lock.py), held by the one process that writes: rank 0 under
+    torchrun, which every other rank's shard reports to. A second writer fails at once, naming this one."""
+    import contextlib
+
+    from latentprior.training.distributed import current
+    from latentprior.training.lock import run_lock
+
+    return run_lock(run_dir) if current().is_main else contextlib.nullcontext()
+
+
+def _run_config(run_dir: Path, args: argparse.Namespace):
+    from latentprior.config import apply_overrides
+    from latentprior.training.checkpoint import load_checkpoint
+
+    cfg = load_checkpoint(run_dir)["config"]
+    extra = data_overrides(args)
+    return apply_overrides(cfg, extra) if extra else cfg
+
+
+def _train(args: argparse.Namespace) -> dict:
+    from latentprior.config import load_config
+    from latentprior.training import train
+    from latentprior.training.checkpoint import latest_checkpoint
+
+    overrides = list(args.overrides) + data_overrides(args)
+    if args.seed is not None:
+        overrides.append(f"train.seed={args.seed}")
+    cfg = load_config(args.config, overrides)
+    with _writer_lock(args.out):  # before the check below, so a run still being written is named with its pid
+        if latest_checkpoint(args.out) is not None:
+            raise UsageError(f"{args.out} already holds a run; use `latentprior resume {args.out}` "
+                             "or choose another --out")
+        return train(cfg, args.out, max_steps=args.max_steps)
+
+
+def _resume(args: argparse.Namespace) -> dict:
+    from latentprior.training import train
+
+    cfg = _run_config(args.run_dir, args)  # first: a folder without a run gets no lock file
+    with _writer_lock(args.run_dir):
+        return train(cfg, args.run_dir, max_steps=args.max_steps)
+
+
+def _train_prior(args: argparse.Namespace) -> dict:
+    from latentprior.training import train
+
+    cfg = _run_config(args.run_dir, args)
+    if not cfg.prior.is_learnable:  # the config would refuse the epochs too, with advice meant for a new config
+        raise UsageError(f"{args.run_dir} has a fixed prior (prior.kind '{cfg.prior.kind}', N(0, I)): "
+                         "train-prior has nothing to train")
+    with _writer_lock(args.run_dir):
+        # Re-read under the lock: epochs are added to what the run holds now, not to what it held a moment ago.
+        cfg = _run_config(args.run_dir, args)
+        return train(cfg.replace(**{"train.prior_epochs": cfg.train.prior_epochs + args.epochs}), args.run_dir)

@@ -1,0 +1,34 @@
+"""Run configuration: the sections (:mod:`.sections`) and how they are read and written (:mod:`.io`)."""
+
+from latentprior.config.io import (
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    eval_config_from_dict,
+    flatten,
+    load_config,
+    parse_yaml,
+    read_yaml,
+    save_config,
+    section_from_dict,
+)
+from latentprior.config.sections import (
+    FLOW_PRIORS,
+    LEARNABLE_PRIORS,
+    Config,
+    ConfigError,
+    DataConfig,
+    EvalConfig,
+    ModelConfig,
+    NetConfig,
+    ObjectiveConfig,
+    PriorConfig,
+    TrainConfig,
+)
+
+__all__ = [
+    "ConfigError", "DataConfig", "NetConfig", "PriorConfig", "ModelConfig", "ObjectiveConfig", "TrainConfig",
+    "Config", "EvalConfig", "FLOW_PRIORS", "LEARNABLE_PRIORS", "eval_config_from_dict", "section_from_dict",
+    "load_config", "read_yaml", "parse_yaml", "config_from_dict", "config_to_dict", "flatten", "apply_overrides",
+    "save_config",
+]

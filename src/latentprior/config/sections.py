@@ -1,0 +1,318 @@
+"""The config sections: frozen dataclasses, one per concern, each holding the rules about its own fields.
+
+Rules that tie two sections together (a flow needs latent_dim >= 2, prior-only epochs need a prior that learns,
+...) live in :class:`Config` itself, so every way of building a config (YAML, ``--set``, sweeps, Python) checks
+them. Reading and writing configs is :mod:`latentprior.config.io`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from latentprior.errors import UserError
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "NetConfig",
+    "PriorConfig",
+    "ModelConfig",
+    "ObjectiveConfig",
+    "TrainConfig",
+    "Config",
+    "EvalConfig",
+    "FLOW_PRIORS",
+    "LEARNABLE_PRIORS",
+]
+
+
+class ConfigError(ValueError, UserError):
+    """A configuration key or value is invalid; the message names it and lists valid choices."""
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which dataset to train on and where its files live."""
+
+    name: Literal["digits", "mnist", "fashion_mnist", "cifar10", "celeba"] = "mnist"
+    dir: str | None = None  # None: the LATENTPRIOR_DATA_DIR environment variable
+    verify: bool = True  # check files against the official checksums
+    download: bool = False  # fetch missing files from the official URLs
+    # image-to-image translation: the model sees y = c(x) and learns p(x | y) (latentprior.data.conditions)
+    condition: Literal["none", "downsample7", "skeleton"] = "none"
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Encoder/decoder family (latentprior.nets): its name, channel width, decoder output, spectral norm."""
+
+    # infogan: the paper's FID network (ref. [5], as Dai & Wipf use it); conv4: the wider Ghosh et al. net;
+    # resnet: Dai & Wipf's ResNet at depth 4 (appendix B). conv4 is the default so that older runs reload.
+    # unet: the Variational U-Net pair of conditional models (data.condition), and only those
+    arch: Literal["infogan", "conv4", "resnet", "unet"] = "conv4"
+    width: float = 1.0  # channel multiplier of every layer of the arch; < 1 for CPU runs
+    output: Literal["sigmoid", "linear"] = "sigmoid"  # decoder mean G(z) in [0, 1] or unbounded
+    # spectral normalisation of every encoder layer; null: the arch's reference choice (on for infogan, as in
+    # Dai & Wipf's code; off for conv4 and resnet)
+    spectral_norm: bool | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.width > 0, f"net.width must be > 0, got {self.width}")
+
+
+# Prior kinds by what they can do; the cross-field rules below use these, not the kind names.
+FLOW_PRIORS = ("realnvp",)  # invertible z -> u: need latent_dim >= 2 (a coupling splits z in two halves)
+LEARNABLE_PRIORS = ("realnvp", "adversarial")  # have parameters, so prior-only epochs mean something
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    """p(z): fixed standard normal, RealNVP flow (appendix A.1) or adversarial MLP (appendix A.2)."""
+
+    kind: Literal["normal", "realnvp", "adversarial"] = "realnvp"
+    layers: int = 24  # flow transforms, or hidden layers of the adversarial prior MLP
+    hidden: int = 1024  # width D of each coupling network / prior MLP layer
+    noise_dim: int | None = None  # adversarial prior input noise; None: the latent dimension
+    disc_layers: int = 2  # latent discriminator's hidden layers: the adversarial prior's, FactorVAE's TC one
+    disc_hidden: int = 1024
+    cond_embed: int = 64  # conditional models only: size of the condition's embedding, the context of p(z | y)
+
+    def __post_init__(self) -> None:
+        _check(self.layers >= 1, f"prior.layers must be >= 1, got {self.layers}")
+        _check(self.cond_embed >= 1, f"prior.cond_embed must be >= 1, got {self.cond_embed}")
+        _check(self.hidden >= 1, f"prior.hidden must be >= 1, got {self.hidden}")
+        _check(self.disc_layers >= 1, f"prior.disc_layers must be >= 1, got {self.disc_layers}")
+        if self.noise_dim is not None:
+            # Ignoring a value the chosen prior cannot use would hide a typo or a wrong prior.kind.
+            _check(self.kind == "adversarial", f"prior.noise_dim only applies to prior.kind 'adversarial', but "
+                   f"prior.kind is '{self.kind}'; remove prior.noise_dim (or set it to null)")
+            _check(self.noise_dim >= 1, f"prior.noise_dim must be >= 1 or null, got {self.noise_dim}")
+
+    @property
+    def is_flow(self) -> bool:
+        """Whether p(z) is a normalising flow (an invertible map of the latent space onto its base)."""
+        return self.kind in FLOW_PRIORS
+
+    @property
+    def is_learnable(self) -> bool:
+        """Whether the prior has parameters to train (a fixed N(0, I) has none)."""
+        return self.kind in LEARNABLE_PRIORS
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Encoder kind, latent size, and the reconstruction term log p(x|z): the pixel Gaussian N(G(z), gamma I)
+    and/or a VGG perceptual term (appendix B.1); see latentprior.models.reconstruction."""
+
+    latent_dim: int = 64
+    encoder: Literal["gaussian", "deterministic"] = "gaussian"
+    gamma: float = 1.0  # decoder variance: p(x|z) = N(G(z), gamma I); initial value when learned
+    learn_gamma: bool = False  # Dai & Wipf: gamma is learned with the decoder
+    # how a learned gamma learns. optimal: each training step uses the closed-form maximiser of F in gamma, the
+    # batch's per-pixel MSE (a running average is kept for eval); gradient: log gamma is a parameter of the
+    # autoencoder update at objective.lr (Dai & Wipf's code: ~50k steps to reach the MSE at lr 1e-4)
+    gamma_update: Literal["optimal", "gradient"] = "optimal"
+    reconstruction: Literal["pixel", "perceptual", "pixel+perceptual"] = "pixel"
+    perceptual_weight: float = 1.0  # lambda: log p(x|z) gets -lambda/2 * sum of squared VGG feature differences
+    perceptual_net: Literal["vgg19", "vgg16"] = "vgg19"  # the paper's VGG19, or VGG16 as a substitute
+    # a torchvision <perceptual_net>().features ImageNet state dict; null: <net>_features_imagenet.pth in the
+    # folder named by the LATENTPRIOR_WEIGHTS_DIR environment variable
+    perceptual_weights: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.latent_dim >= 1, f"model.latent_dim must be >= 1, got {self.latent_dim}")
+        _check(self.gamma > 0, f"model.gamma must be > 0, got {self.gamma}")
+        _check(self.perceptual_weight > 0, f"model.perceptual_weight must be > 0, got {self.perceptual_weight}")
+        _check(not (self.learn_gamma and self.reconstruction == "perceptual"),
+               "model.learn_gamma needs the pixel likelihood: set model.reconstruction to 'pixel+perceptual'")
+        _check(self.perceptual_weights is None or self.reconstruction != "pixel",
+               "model.perceptual_weights is set but model.reconstruction is 'pixel'; choose 'perceptual' or "
+               "'pixel+perceptual', or remove model.perceptual_weights")
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """The bilevel objective (eqs. 5-7): which one, beta, and each update's optimizer."""
+
+    # factorvae: Kim & Mnih's FactorVAE, a VAE with N(0, I) whose F also pays tc_weight x a total-correlation estimate
+    # cvae: the conditional VAE of image-to-image translation (data.condition): F = log p(x|y,z) - beta w(t) KL
+    kind: Literal["vae", "aae", "factorvae", "cvae"] = "vae"
+    beta: float = 0.0  # regularization strength of q(z) in the encoder/decoder objective F
+    tc_weight: float = 40.0  # factorvae only: gamma of the total-correlation term (the paper's FactorVAE: 40)
+    adversarial_loss: Literal["paper", "nonsaturating"] = "paper"  # aae: eqs. 14-16 as written, or the
+    # non-saturating variants (maximize log D for q in F, log(1 - D) for prior samples in f)
+    lr: float = 1e-4  # Adam, encoder/decoder (and gamma)
+    prior_lr: float | None = None  # None: same as lr
+    disc_lr: float | None = None  # None: same as lr
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    # aae: R1 penalty (Mescheder et al. 2018) on the discriminator's gradient at encoded codes, r1/2·E_q|∇D|².
+    # 0 is the paper's game; > 0 keeps D smooth where q(z) lies, so the prior's gradient stays informative.
+    r1_penalty: float = 0.0
+    # cvae only: the KL weight w(t) rises linearly from 1e-6 at this joint step to 1 at kl_anneal_end (the
+    # Variational U-Net uses T/2 and 3T/4 of T steps); kl_anneal_end 0: w = 1 throughout
+    kl_anneal_start: int = 0
+    kl_anneal_end: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.beta >= 0, f"objective.beta must be in [0, inf), got {self.beta}")
+        _check(0 <= self.kl_anneal_start and (self.kl_anneal_end == 0 or self.kl_anneal_end > self.kl_anneal_start),
+               f"objective.kl_anneal_start/end must satisfy 0 <= start < end (or end = 0: no annealing), got "
+               f"{self.kl_anneal_start}, {self.kl_anneal_end}")
+        _check(self.r1_penalty >= 0, f"objective.r1_penalty must be in [0, inf), got {self.r1_penalty}")
+        _check(self.tc_weight >= 0, f"objective.tc_weight must be in [0, inf), got {self.tc_weight}")
+        for k in ("lr", "prior_lr", "disc_lr"):
+            v = getattr(self, k)
+            _check(v is None or v > 0, f"objective.{k} must be > 0, got {v}")
+        _check(0 <= self.adam_beta1 < 1 and 0 <= self.adam_beta2 < 1, "objective.adam_beta1/2 must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The loop: budget, batching, logging, checkpointing.
+
+    Fields with ``metadata={"resume_may_change": True}`` (the budget and bookkeeping) may differ when a run is
+    resumed; any other change is refused (training/checkpoint.py, ``check_resumable``).
+    """
+
+    # joint training of encoder, decoder and prior
+    epochs: float = field(default=200, metadata={"resume_may_change": True})
+    # then the prior alone on the frozen encoder (paper: 50-100)
+    prior_epochs: float = field(default=0, metadata={"resume_may_change": True})
+    batch_size: int = 100
+    lr_halve_every: float | None = None  # epochs; CIFAR-10 in the paper halves every 250
+    seed: int = 0
+    # steps between metric logs (the only host syncs of the loop)
+    log_every: int = field(default=50, metadata={"resume_may_change": True})
+    # steps between checkpoints (one is always written at the end)
+    checkpoint_every: int = field(default=1000, metadata={"resume_may_change": True})
+    samples_every: int = field(default=0, metadata={"resume_may_change": True})  # steps between sample grids (0: end)
+    # steps between TensorBoard previews (samples, reconstructions, interpolation); 0: at every checkpoint
+    images_every: int = field(default=0, metadata={"resume_may_change": True})
+    device: str = field(default="auto", metadata={"resume_may_change": True})  # auto | cpu | cuda | cuda:N
+    threads: int | None = field(default=None, metadata={"resume_may_change": True})  # torch CPU threads; None: torch's
+    progress: bool = field(default=True, metadata={"resume_may_change": True})  # tqdm progress bar
+    # Speed options (training/performance.py). None of them changes the algorithm; amp changes the arithmetic
+    # (tests/test_performance.py bounds the first steps' losses against fp32), so only amp is fixed for a run.
+    amp: Literal["off", "bf16", "fp16"] = "off"  # autocast the updates' forward passes; fp16 adds a GradScaler
+    # torch.compile encoder, decoder, prior and discriminator (state_dict keys unchanged)
+    compile: bool = field(default=False, metadata={"resume_may_change": True})
+    # NHWC memory format for the conv nets and their batches
+    channels_last: bool = field(default=False, metadata={"resume_may_change": True})
+    # Adam's implementation: auto = fused on CUDA, the per-parameter loop on the CPU (bit-identical to earlier runs;
+    # fused on the CPU sums in another order, 6e-3 relative apart after 200 steps, and was not faster on 1 thread)
+    adam_impl: Literal["auto", "loop", "foreach", "fused"] = field(default="auto", metadata={"resume_may_change": True})
+    # Capture each step (every update: forward, backward, optimizer) as a CUDA graph and replay it; auto = on for
+    # one CUDA process without fp16 (GradScaler syncs with the host), off elsewhere (training/cuda_graphs.py)
+    cuda_graphs: Literal["auto", "on", "off"] = field(default="auto", metadata={"resume_may_change": True})
+    sync_bn: bool = False  # multi-process (torchrun) only: BatchNorm statistics over the global batch instead of
+    # each process's shard; a single process is unaffected
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 0, f"train.epochs must be >= 0, got {self.epochs}")
+        _check(self.prior_epochs >= 0, f"train.prior_epochs must be >= 0, got {self.prior_epochs}")
+        _check(self.batch_size >= 1, f"train.batch_size must be >= 1, got {self.batch_size}")
+        _check(self.log_every >= 1, f"train.log_every must be >= 1, got {self.log_every}")
+        _check(self.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        _check(self.samples_every >= 0, f"train.samples_every must be >= 0, got {self.samples_every}")
+        _check(self.images_every >= 0, f"train.images_every must be >= 0, got {self.images_every}")
+        _check(self.threads is None or self.threads >= 1, f"train.threads must be >= 1 or null, got {self.threads}")
+        _check(re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None,
+               f"train.device: {self.device!r} is not valid; choose auto, cpu, mps, cuda or cuda:N")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One run: everything needed to rebuild the model and continue training."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    net: NetConfig = field(default_factory=NetConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.objective.kind == "aae":
+            _check(self.prior.kind in ("adversarial", "normal"),
+                   f"objective.kind 'aae' needs prior.kind 'adversarial' or 'normal', got '{self.prior.kind}'")
+        if self.objective.kind == "vae":
+            _check(self.prior.kind in ("realnvp", "normal"),
+                   f"objective.kind 'vae' needs a density prior ('realnvp' or 'normal'), got '{self.prior.kind}'")
+            _check(self.model.encoder == "gaussian", "objective.kind 'vae' needs model.encoder 'gaussian'")
+        if self.objective.kind == "factorvae":
+            _check(self.prior.kind == "normal", f"objective.kind 'factorvae' is a VAE with a fixed N(0, I) prior: "
+                   f"set prior.kind 'normal', got '{self.prior.kind}'")
+            _check(self.model.encoder == "gaussian", "objective.kind 'factorvae' needs model.encoder 'gaussian'")
+        if self.prior.is_flow:
+            _check(self.model.latent_dim >= 2, f"prior.kind '{self.prior.kind}' is a flow and needs "
+                   f"model.latent_dim >= 2 (each coupling splits z in two halves), got {self.model.latent_dim}")
+        self._check_conditional()
+        if self.train.prior_epochs > 0:
+            # a conditional normal prior N(mu(y), I) learns its mean: it has something to train
+            learnable = self.prior.is_learnable or self.data.condition != "none"
+            _check(learnable, f"train.prior_epochs = {self.train.prior_epochs:g} trains the prior "
+                   f"alone, but prior.kind '{self.prior.kind}' is a fixed N(0, I) with nothing to train; set "
+                   f"train.prior_epochs: 0 or choose prior.kind {' or '.join(map(repr, LEARNABLE_PRIORS))}")
+
+    def _check_conditional(self) -> None:
+        """A condition, the U-Net pair and the cvae objective go together, with a density prior p(z | y)."""
+        cond = self.data.condition
+        if cond == "none":
+            _check(self.objective.kind != "cvae", "objective.kind 'cvae' is the conditional VAE: set data.condition "
+                   "to 'downsample7' or 'skeleton'")
+            _check(self.net.arch != "unet", "net.arch 'unet' reads a condition: set data.condition to "
+                   "'downsample7' or 'skeleton', or choose another net.arch")
+            return
+        _check(self.prior.kind != "adversarial", f"an adversarial prior cannot be conditional (data.condition "
+               f"'{cond}'): choose prior.kind 'realnvp' (a flow p(z|y)) or 'normal' (N(mu(y), I))")
+        _check(self.objective.kind == "cvae", f"data.condition '{cond}' needs objective.kind 'cvae', got "
+               f"'{self.objective.kind}'")
+        _check(self.net.arch == "unet", f"data.condition '{cond}' needs net.arch 'unet' (nets that read the "
+               f"condition), got '{self.net.arch}'")
+        _check(self.model.encoder == "gaussian", "objective.kind 'cvae' needs model.encoder 'gaussian'")
+
+    def replace(self, **overrides: Any) -> Config:
+        """A copy with dotted-key overrides applied, e.g. ``cfg.replace(**{"objective.beta": 1.0})``."""
+        from latentprior.config.io import apply_overrides  # io builds sections: imported when first used
+
+        return apply_overrides(self, overrides)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How a finished run is evaluated: the one source of eval defaults for ``latentprior eval``,
+    :func:`~latentprior.evaluation.evaluate_run` and a sweep file's ``eval:`` block.
+
+    Not part of :class:`Config`: evaluation never changes a run, so a run's config does not hold it.
+    Metric names are checked against the metric registry by the evaluation package, which owns that list.
+    """
+
+    metrics: tuple[str, ...] = ("fid", "pr", "kid")
+    n: int = 10000  # generated samples (the reference side uses min(n, |test|) test images)
+    batch_size: int = 100
+    nll_k: int = 100  # importance samples per test image for the IW-NLL
+    seed: int = 0  # the generated set depends on (seed, n) only
+    lpips_net: Literal["alex", "vgg"] = "alex"  # trunk of the LPIPS sample-diversity metric
+    lpips_pairs: int = 1000  # generated pairs it averages over
+    attributes: str = "default"  # attribute set of the separability classifier (evaluation.attributes)
+    separability_n: int = 5000  # generated samples; the most confident half per attribute is kept
+    ppl_n: int = 1000  # paths of the perceptual path length (StyleGAN uses 100,000)
+    ppl_epsilon: float = 1e-4  # step along the path; distances are scaled by 1/epsilon^2
+
+    def __post_init__(self) -> None:
+        _check(len(self.metrics) >= 1, "eval.metrics must name at least one metric")
+        _check(self.n >= 2, f"eval.n must be >= 2 (a covariance needs two samples), got {self.n}")
+        _check(self.batch_size >= 1, f"eval.batch_size must be >= 1, got {self.batch_size}")
+        _check(self.nll_k >= 1, f"eval.nll_k must be >= 1, got {self.nll_k}")
+        _check(self.lpips_pairs >= 1, f"eval.lpips_pairs must be >= 1, got {self.lpips_pairs}")
+        _check(self.separability_n >= 4, f"eval.separability_n must be >= 4, got {self.separability_n}")
+        _check(self.ppl_n >= 1, f"eval.ppl_n must be >= 1, got {self.ppl_n}")
+        _check(self.ppl_epsilon > 0, f"eval.ppl_epsilon must be > 0, got {self.ppl_epsilon}")

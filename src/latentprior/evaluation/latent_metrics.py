@@ -1,0 +1,74 @@
+"""The registry's latent-space metrics: linear separability and perceptual path length, in Z_T and Z_0.
+
+    separability_zt / separability_z0   exp(Σ H(Y_i | X_i)) of the attribute classifier's labels given an SVM
+                                         on the code (:mod:`~latentprior.evaluation.separability`)
+    ppl_zt / ppl_z0                      LPIPS-VGG16 path length, lerp in Z_T, slerp in Z_0
+                                         (:mod:`~latentprior.evaluation.ppl`)
+
+The ``z0`` metrics need a flow prior and are refused by their check otherwise. Separability trains (once,
+then reads from the cache) the attribute classifier of the run's dataset on its training split, with the
+default :class:`~latentprior.evaluation.classifier.ClassifierSettings`; its test accuracy goes into the record.
+Settings come from :class:`~latentprior.config.EvalConfig`: ``attributes``, ``separability_n``, ``ppl_n``,
+``ppl_epsilon``, ``seed``, ``batch_size``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .attributes import attribute_set, resolve_kind
+from .cache import cache_key_digest
+from .classifier import ClassifierSettings, classifier_key, load_or_train_classifier
+from .diversity import lpips_network, lpips_trunk_path
+from .ppl import perceptual_path_length
+from .separability import check_space, model_separability
+
+if TYPE_CHECKING:
+    from .registry import EvalInputs
+
+__all__ = ["check_ppl", "check_separability", "ppl_record", "separability_record"]
+
+
+def _train_split(x: EvalInputs):
+    from latentprior.data import load_dataset
+
+    cfg = x.run_config.data
+    return load_dataset(cfg.name, "train", x.data_dir if x.data_dir is not None else cfg.dir, verify=cfg.verify)
+
+
+def check_separability(x: EvalInputs, space: str) -> None:
+    check_space(x.model.prior, space)
+    resolve_kind(x.run_config.data.name, x.eval.attributes)
+
+
+def check_ppl(x: EvalInputs, space: str) -> None:
+    check_space(x.model.prior, space)
+    lpips_trunk_path("vgg", x.weights_dir)
+
+
+def separability_record(x: EvalInputs, space: str) -> dict:
+    train = _train_split(x)
+    attrs = attribute_set(train, x.eval.attributes)
+    settings = ClassifierSettings()
+    clf, report = load_or_train_classifier(train, x.test, attrs, settings, cache_dir=x.cache_dir,
+                                           device=x.device, progress=x.progress)
+    rec = model_separability(x.model, clf, n=x.eval.separability_n, seed=x.eval.seed, spaces=(space,),
+                             names=attrs.names, batch_size=x.eval.batch_size, progress=x.progress)[space]
+    key = classifier_key(train, attrs, settings)
+    protocol = {"dataset": x.protocol["dataset"], "seed": x.eval.seed, "n": x.eval.separability_n,
+                "space": space, "attributes": attrs.key(), "classifier": cache_key_digest(key),
+                "classifier_test_accuracy": report["test_accuracy"],
+                "samples": "the generated set of (seed, n), as FID's", "svm": "sklearn LinearSVC() defaults",
+                "kept": "most confident half per attribute (StyleGAN)", "method": "Karras et al. 2019, 4.2"}
+    return {"value": rec["value"], "conditional_entropy": rec["conditional_entropy"],
+            "label_entropy": rec["label_entropy"], "svm_converged": rec["svm_converged"], "protocol": protocol}
+
+
+def ppl_record(x: EvalInputs, space: str) -> dict:
+    lp, proto = lpips_network("vgg", min(x.test.images.shape[-2:]), weights_dir=x.weights_dir, device=x.device)
+    rec = perceptual_path_length(x.model, lp, n=x.eval.ppl_n, seed=x.eval.seed, space=space,
+                                 epsilon=x.eval.ppl_epsilon, batch_size=x.eval.batch_size, progress=x.progress)
+    protocol = {"dataset": x.protocol["dataset"], "seed": x.eval.seed, "n": x.eval.ppl_n, "space": space,
+                "interpolation": rec["method"], "epsilon": x.eval.ppl_epsilon, "t": "U(0, 1) per path",
+                "trim": "1st-99th percentile kept", "method": "Karras et al. 2019, 4.1"} | proto
+    return {"value": rec["value"], "median": rec["median"], "kept": rec["kept"], "protocol": protocol}

@@ -1,0 +1,208 @@
+"""The metric registry: ``METRICS[name]`` says what a metric reads and how it turns that into a record.
+
+A metric reads :class:`EvalInputs` — the loaded model, the test split, the eval settings and, when it asks
+for them, the shared feature pass of both sides — and returns a record: ``{"value": ..., "protocol": {...}}``
+plus any extra result fields it lists in ``results``. The runner adds ``metric``, ``elapsed_s`` and
+``run_dir`` and writes ``RUN_DIR/eval/<name>.json``. Adding a metric is one entry here::
+
+    METRICS["ppl"] = Metric(compute=perceptual_path_length, summary="perceptual path length")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from latentprior.config import EvalConfig
+from latentprior.errors import UserError
+
+from .conditional import (
+    check_conditional,
+    check_unconditional,
+    conditional_diversity,
+    conditional_fid_sets,
+    reconstruction_mse,
+)
+from .diversity import lpips_diversity, lpips_network, lpips_trunk_path
+from .features import FeatureSet, make_feature_extractor, reference_features
+from .frechet import fid_from_statistics
+from .kid import kid
+from .latent_metrics import check_ppl, check_separability, ppl_record, separability_record
+from .nll import check_nll_supported, iw_log_likelihood
+from .precision_recall import precision_recall
+
+__all__ = ["METRICS", "EvalInputs", "Metric", "UnknownMetricError", "check_metrics"]
+
+PR_K = 3
+
+
+@dataclass
+class EvalInputs:
+    """What a metric may read. ``real``/``fake`` are set when a requested metric reads features."""
+
+    model: Any
+    run_config: Any  # the run's Config (data, prior and model settings, for metrics that depend on them)
+    test: Any  # the test split (ImageDataset); the reference set is its first n_ref images
+    n_ref: int
+    eval: EvalConfig
+    protocol: dict  # dataset, split, n, n_ref, seed, reference, data_sha1
+    device: torch.device
+    weights_dir: str | None = None
+    cache_dir: str | None = None  # the reference-feature cache (None: $LATENTPRIOR_CACHE_DIR)
+    data_dir: str | None = None  # where the test split came from (None: the run's data.dir)
+    progress: bool = True
+    real: FeatureSet | None = None
+    fake: FeatureSet | None = None
+    feature_protocol: dict = field(default_factory=dict)  # network, weights hash, resize, how samples are made
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One registered metric.
+
+    ``reads``: ``"statistics"`` (μ, Σ of both sides), ``"features"`` (the raw per-image features) or
+    ``"model"`` (only the model and data); the runner computes the feature pass once for all metrics that
+    read it. ``check(inputs)`` refuses before any metric is computed (raises a ``UserError``). ``results``: the
+    record's fields that are results (a report's columns); the others are protocol and bookkeeping.
+    """
+
+    compute: Callable[[EvalInputs], dict]
+    summary: str
+    reads: Literal["model", "statistics", "features"] = "model"
+    check: Callable[[EvalInputs], None] | None = None
+    results: tuple[str, ...] = ("value",)
+
+
+def _fid(x: EvalInputs) -> dict:
+    return {"value": fid_from_statistics(x.real.stats, x.fake.stats), "protocol": x.feature_protocol}
+
+
+def _pr(x: EvalInputs) -> dict:
+    pr = precision_recall(x.real.features, x.fake.features, k=PR_K)
+    return {"value": pr, **pr, "protocol": x.feature_protocol | {"k": PR_K, "method": "Kynkaanniemi et al. 2019"}}
+
+
+def _kid(x: EvalInputs) -> dict:
+    kd = kid(x.real.features, x.fake.features, seed=x.eval.seed)
+    return {"value": kd["value"], "std": kd["std"],
+            "protocol": x.feature_protocol | {"kernel": "(x.y/d + 1)^3", "estimator": "unbiased MMD^2",
+                                              "subsets": kd["subsets"], "subset_size": kd["subset_size"]}}
+
+
+def _nll(x: EvalInputs) -> dict:
+    g = torch.Generator().manual_seed(x.eval.seed)
+    bs = x.eval.batch_size
+    parts = [iw_log_likelihood(x.model, x.test.batch(torch.arange(s, min(s + bs, x.n_ref))).to(x.device),
+                               x.eval.nll_k, generator=g).cpu() for s in range(0, x.n_ref, bs)]
+    nll = -torch.cat(parts)  # (n_ref,) nats
+    return {"value": nll.mean().item(), "std_err": (nll.std() / nll.numel() ** 0.5).item(),
+            "protocol": {k: v for k, v in x.protocol.items() if k != "n"}
+            | {"k": x.eval.nll_k, "units": "nats per image",
+               "estimator": "importance-weighted, z ~ q(z|x) (Burda 2016)",
+               "density": "continuous Gaussian decoder N(G(z), gamma I) on x in [0,1]^(C*H*W)"}}
+
+
+def _lpips_record(x: EvalInputs, d, proto: dict, pairing: dict) -> dict:
+    std_err = (d.std() / d.numel() ** 0.5).item() if d.numel() > 1 else None
+    return {"value": d.mean().item(), "std_err": std_err,
+            "protocol": {"dataset": x.protocol["dataset"], "seed": x.eval.seed} | proto | pairing}
+
+
+def _lpips(x: EvalInputs) -> dict:
+    lp, proto = lpips_network(x.eval.lpips_net, min(x.test.images.shape[-2:]), weights_dir=x.weights_dir,
+                              device=x.device)
+    d = lpips_diversity(x.model, lp, pairs=x.eval.lpips_pairs, seed=x.eval.seed, batch_size=x.eval.batch_size)
+    return _lpips_record(x, d, proto, {"pairs": x.eval.lpips_pairs,
+                                       "pairing": "generated samples 2i and 2i+1 of the seed's set"})
+
+
+def _cond_lpips(x: EvalInputs) -> dict:
+    lp, proto = lpips_network(x.eval.lpips_net, min(x.test.images.shape[-2:]), weights_dir=x.weights_dir,
+                              device=x.device)
+    n = min(x.eval.lpips_pairs, len(x.test))
+    d = conditional_diversity(x.model, lp, x.test.images[:n], seed=x.eval.seed)
+    return _lpips_record(x, d, proto, {"pairs": n, "condition": x.run_config.data.condition,
+                                       "pairing": f"two samples for the condition of each of the first {n} "
+                                                  "test images"})
+
+
+def _unconditional(x: EvalInputs) -> None:
+    check_unconditional(x.model)
+
+
+def _check_cond_lpips(x: EvalInputs) -> None:
+    check_conditional(x.model)
+    lpips_trunk_path(x.eval.lpips_net, x.weights_dir)
+
+
+def _cond_fid(x: EvalInputs) -> dict:
+    extractor = make_feature_extractor(x.device)
+    images = x.test.images[:x.n_ref]
+
+    def reference(imgs):
+        return reference_features(imgs, extractor, dataset=x.protocol["dataset"], split="test",
+                                  cache_dir=x.cache_dir, batch_size=x.eval.batch_size, progress=x.progress,
+                                  data_sha1=x.protocol["data_sha1"])
+
+    real, fake = conditional_fid_sets(x.model, images, x.eval.seed, extractor, reference=reference,
+                                      progress=x.progress)
+    return {"value": fid_from_statistics(real.stats, fake.stats),
+            "protocol": x.protocol | extractor.protocol() | {"n": x.n_ref, "condition": x.run_config.data.condition,
+                                                              "samples": "one per condition of each reference image"}}
+
+
+def _cond_mse(x: EvalInputs) -> dict:
+    mse = reconstruction_mse(x.model, x.test.images[:x.n_ref])
+    return {"value": mse.mean().item(), "std_err": (mse.std() / mse.numel() ** 0.5).item(),
+            "protocol": {k: v for k, v in x.protocol.items() if k != "n"}
+            | {"reconstruction": "G(mean of q(z|x,y), y), per-pixel squared error on [0, 1]"}}
+
+
+METRICS: dict[str, Metric] = {
+    "fid": Metric(_fid, "Frechet Inception distance", reads="statistics", check=_unconditional),
+    "pr": Metric(_pr, "improved precision and recall (k=3)", reads="features", check=_unconditional,
+                 results=("value", "precision", "recall")),
+    "kid": Metric(_kid, "kernel Inception distance", reads="features", check=_unconditional,
+                  results=("value", "std")),
+    "nll": Metric(_nll, "importance-weighted NLL of the test images (nats)",
+                  check=lambda x: check_nll_supported(x.model), results=("value", "std_err")),
+    "lpips": Metric(_lpips, "sample diversity: mean LPIPS between generated pairs",
+                    check=lambda x: (check_unconditional(x.model), lpips_trunk_path(x.eval.lpips_net, x.weights_dir)),
+                    results=("value", "std_err")),
+    "cond_lpips": Metric(_cond_lpips, "conditional diversity: mean LPIPS between two samples per test condition",
+                         check=_check_cond_lpips, results=("value", "std_err")),
+    "cond_fid": Metric(_cond_fid, "FID of one sample per test condition against the test images",
+                       check=lambda x: check_conditional(x.model)),
+    "cond_mse": Metric(_cond_mse, "reconstruction error of the test images given their condition",
+                       check=lambda x: check_conditional(x.model), results=("value", "std_err")),
+    **{f"separability_{s.lower()}": Metric(lambda x, s=s: separability_record(x, s),
+                                           f"linear separability of {s} (StyleGAN): exp(sum_i H(Y_i | SVM_i))",
+                                           check=lambda x, s=s: check_separability(x, s))
+       for s in ("zT", "z0")},
+    **{f"ppl_{s.lower()}": Metric(lambda x, s=s: ppl_record(x, s),
+                                  f"perceptual path length in {s} (StyleGAN, LPIPS-VGG16)",
+                                  check=lambda x, s=s: check_ppl(x, s), results=("value", "median"))
+       for s in ("zT", "z0")},
+}
+
+
+class UnknownMetricError(ValueError, UserError):
+    """A metric name that is not in :data:`METRICS`."""
+
+
+def check_metrics(names: str | Iterable[str]) -> tuple[str, ...]:
+    """Registered metric names, normalised (stripped, lower case, duplicates dropped, order kept).
+
+    A string is read as a comma-separated list. Raises :class:`UnknownMetricError` listing the known names.
+    """
+    if isinstance(names, str):
+        names = names.split(",")
+    out = tuple(dict.fromkeys(str(m).strip().lower() for m in names if str(m).strip()))
+    unknown = [m for m in out if m not in METRICS]
+    if unknown or not out:
+        what = f"unknown metric(s) {unknown}" if unknown else "no metric given"
+        raise UnknownMetricError(f"{what}; known: {', '.join(METRICS)}")
+    return out

@@ -1,0 +1,95 @@
+"""Checks of a whole sweep before any trial starts, so that a bad sweep fails at once, in one line, having
+created nothing: sample counts against the test sets, and runs whose saved config the sweep file has since changed.
+
+(Each run's resolved config and the metric names are checked by :mod:`latentprior.experiments.grid`, while the
+sweep is parsed and expanded.)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from latentprior.config import ConfigError, EvalConfig, config_to_dict, flatten
+from latentprior.experiments.grid import Trial
+
+__all__ = ["check_sample_counts", "changed_runs", "changed_runs_message", "config_changes", "ChangedRunsError",
+           "move_aside", "NOT_COMPARED"]
+
+# Config keys that say how a run is executed or logged, not what it computes: changing them never makes a run
+# "changed" (the budget, train.epochs and train.prior_epochs, does: a finished run's results are for its old budget).
+NOT_COMPARED = frozenset({"data.dir", "data.download", "data.verify", "train.progress", "train.threads",
+                          "train.device", "train.log_every", "train.checkpoint_every", "train.samples_every",
+                          "train.images_every", "train.compile", "train.channels_last"})
+
+
+class ChangedRunsError(ConfigError):
+    """Finished or started runs of the sweep were made with another config than the sweep file now gives them."""
+
+
+def check_sample_counts(ev: EvalConfig, trials: list[Trial]) -> None:
+    """``eval.n`` must not exceed the test set of any run's dataset: the reference side would then hold fewer
+    images than the generated side, and the numbers would not be the protocol the sweep file states."""
+    from latentprior.data.load import SIZES
+
+    for name in sorted({t.cfg.data.name for t in trials}):
+        size = SIZES.get(name, {}).get("test")
+        if size is not None and ev.n > size:
+            raise ConfigError(f"eval.n = {ev.n} exceeds the {name} test set ({size} images); "
+                              f"set eval.n (or --eval-n) to at most {size}")
+
+
+def _plain(v: Any) -> str:
+    # YAML gives back lists for tuples, and 1 where the config holds 1.0: compare numbers as floats, the rest as JSON.
+    return json.dumps(float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v, default=str)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return _plain(a) == _plain(b)
+
+
+def config_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``key: old -> new`` for every compared key whose value differs."""
+    a, b = flatten(saved), flatten(new)
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+            if k not in NOT_COMPARED and not _same(a.get(k), b.get(k))]
+
+
+def changed_runs(out: Path, trials: list[Trial]) -> dict[str, list[str]]:
+    """Run name -> its config changes, for every run folder of ``out`` whose ``config.yaml`` differs from the
+    config the sweep now gives that run."""
+    changed = {}
+    for t in trials:
+        path = Path(out) / "runs" / t.name / "config.yaml"
+        if path.is_file():
+            changes = config_changes(yaml.safe_load(path.read_text()) or {}, config_to_dict(t.cfg))
+            if changes:
+                changed[t.name] = changes
+    return changed
+
+
+def changed_runs_message(out: Path, changed: dict[str, list[str]]) -> str:
+    """One line: how many runs changed, the first few with their changes, and the two ways on."""
+    shown = "; ".join(f"{name} ({', '.join(ch[:3])}{', ...' if len(ch) > 3 else ''})"
+                      for name, ch in list(changed.items())[:3])
+    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+    return (f"{len(changed)} run(s) in {out} were made with another config than the sweep file now gives them: "
+            f"{shown}{more}; rerun with --rerun-changed to train them again (the old folders move to "
+            f"{Path(out) / 'replaced'}), or restore the sweep file")
+
+
+def move_aside(out: Path, names: list[str]) -> list[Path]:
+    """Move the named run folders to ``out/replaced/<name>-<time>`` (kept, not deleted); returns the new paths."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    moved = []
+    for name in names:
+        dest = Path(out) / "replaced" / f"{name}-{stamp}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(Path(out) / "runs" / name), str(dest))
+        moved.append(dest)
+    return moved

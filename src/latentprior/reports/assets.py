@@ -1,0 +1,91 @@
+"""Copy what a report shows of one run into the report folder, so that the folder stands on its own.
+
+    REPORT/runs/<name>/samples.png           the run's final sample grid (samples/samples.png)
+    REPORT/runs/<name>/reconstructions.png   inputs (top row) over their reconstructions
+    REPORT/runs/<name>/interpolation.png     input, decoded slerp path, input
+    REPORT/runs/<name>/losses.png            drawn here from metrics.jsonl
+    REPORT/runs/<name>/config.yaml, metrics.jsonl
+
+The report links these copies with relative paths, so it can be moved, zipped or served as it is. A run's
+TensorBoard folder is not copied (it can be large); the page links it where it lies.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from latentprior.atomic import atomic_write_bytes
+from latentprior.reports.collect import RunRecord
+from latentprior.reports.plots import plot_losses
+
+__all__ = ["RunAssets", "copy_run_assets", "read_metrics_log", "IMAGES", "DISPLAY_WIDTH"]
+
+# Run files shown as pictures, in page order: (name in the run, name in the report, caption)
+IMAGES = (("samples/samples.png", "samples.png", "samples G(z), z ~ p(z)"),
+          ("samples/reconstructions.png", "reconstructions.png", "inputs (top) and their reconstructions"),
+          ("samples/interpolation.png", "interpolation.png", "interpolation between two inputs (ends: the inputs)"))
+COPIED = ("config.yaml", "metrics.jsonl")
+DISPLAY_WIDTH = 300  # target on-screen width (CSS px); images are shown at an integer multiple of their own size
+
+
+@dataclass
+class RunAssets:
+    """What the report holds of one run: ``images`` as (path, caption, display width, display height)."""
+
+    images: list[tuple[Path, str, int, int]] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)  # config.yaml, metrics.jsonl copies
+    tensorboard: Path | None = None  # the run's own tb/ folder (not copied)
+
+
+def _copy(src: Path, dest: Path) -> Path:
+    atomic_write_bytes(dest, src.read_bytes())
+    return dest
+
+
+def _display_size(path: Path, *, plot: bool = False) -> tuple[int, int]:
+    """Image grids: their size times the largest integer that keeps them within DISPLAY_WIDTH (at least 1), so
+    every pixel stays a crisp square. Plots (150 dpi): half their size, sharp on high-density screens."""
+    with Image.open(path) as im:
+        w, h = im.size
+    if plot:
+        return w // 2, h // 2
+    k = max(1, DISPLAY_WIDTH // max(w, 1))
+    return w * k, h * k
+
+
+def read_metrics_log(run_dir: Path) -> list[dict]:
+    """The records of ``RUN_DIR/metrics.jsonl`` (an unreadable last line, cut by a crash, is skipped)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    records = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def copy_run_assets(record: RunRecord, dest: Path) -> RunAssets:
+    """Copy ``record``'s pictures and files into ``dest`` and draw its loss curves there."""
+    out = RunAssets()
+    for name, copy_name, caption in IMAGES:
+        src = record.file(name)
+        if src is not None:
+            path = _copy(src, dest / copy_name)
+            out.images.append((path, caption, *_display_size(path)))
+    log = read_metrics_log(record.run_dir)
+    losses = plot_losses(log, dest / "losses.png")
+    if losses is not None:
+        shaded = " (grey: prior-only phase)" if any(r.get("phase") == "prior" for r in log) else ""
+        out.images.append((losses, "losses from metrics.jsonl" + shaded, *_display_size(losses, plot=True)))
+    for name in COPIED:
+        src = record.file(name)
+        if src is not None:
+            out.files[name] = _copy(src, dest / name)
+    tb = record.file("tb")
+    out.tensorboard = tb.resolve() if tb is not None else None
+    return out

@@ -1,0 +1,227 @@
+"""A run: everything one training process needs, built or resumed from its directory, and its one step.
+
+joint phase (train.epochs):       every update of the objective (F, then f, [then g])
+prior phase (train.prior_epochs): only the prior's (and discriminator's) updates on the frozen encoder
+
+Resuming is exact: the batch order of every epoch is a pure function of (seed, epoch), and
+:meth:`Run.checkpoint_state` carries the model, optimizer, gradient-scaler and RNG states, so an
+interrupted-and-resumed run on the CPU produces the same losses as an uninterrupted one.
+
+Under ``torchrun`` (a process group initialised by ``cli.main``) each process trains on its shard of the
+same global batch and gradients are averaged per update (training/distributed.py); rank 0 alone writes.
+Speed options (autocast, channels_last, compile, Adam's implementation, CUDA graphs) are chosen by
+training/performance.py; a captured step is replayed by training/cuda_graphs.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from latentprior.atomic import writing
+from latentprior.config import Config, ConfigError, save_config
+from latentprior.data import load_dataset
+from latentprior.data.dataset import ImageDataset
+from latentprior.models import LatentAutoencoder, build_model
+from latentprior.objectives import Objective, Phase, build_objective, run_updates
+from latentprior.training import distributed
+from latentprior.training.checkpoint import check_resumable, latest_checkpoint, load_checkpoint, save_checkpoint
+from latentprior.training.cuda_graphs import GraphedStep
+from latentprior.training.device import resolve_device
+from latentprior.training.performance import (
+    adam_options,
+    prepare_batch,
+    prepare_model,
+    step_options,
+    use_cuda_graphs,
+)
+
+__all__ = ["Run", "open_run", "EpochSampler", "RunBudget", "set_phase_mode"]
+
+
+class EpochSampler:
+    """Batch indices for any global step: epoch e uses randperm(N) from a generator seeded by (seed, e).
+
+    Drops the last incomplete batch, as BatchNorm and the paper's fixed batch size expect. The permutation is
+    drawn on the CPU (the same on every machine and process) and moved to ``device`` once per epoch, so a
+    step's indices need no host-to-device copy.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device | str | None = None) -> None:
+        if n < batch_size:
+            raise ValueError(f"dataset has {n} images, fewer than one batch of {batch_size}")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.steps_per_epoch = n // batch_size
+        self._epoch, self._perm = -1, None
+
+    def indices(self, step: int) -> Tensor:
+        epoch, i = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g).to(self.device)
+        return self._perm[i * self.batch_size:(i + 1) * self.batch_size]
+
+
+class RunBudget:
+    """Step counts of the two phases for a config and a dataset size."""
+
+    def __init__(self, cfg: Config, steps_per_epoch: int) -> None:
+        self.steps_per_epoch = steps_per_epoch
+        self.joint_steps = int(round(cfg.train.epochs * steps_per_epoch))
+        self.total_steps = self.joint_steps + int(round(cfg.train.prior_epochs * steps_per_epoch))
+
+    def phase(self, step: int) -> Phase:
+        return "joint" if step < self.joint_steps else "prior"
+
+
+def set_phase_mode(model: LatentAutoencoder, phase: Phase) -> None:
+    """The modules' train/eval mode for a step of ``phase``: all train, except the encoder of the prior phase.
+
+    The paper's prior-only epochs fit the prior to a frozen encoder: eval mode keeps its BatchNorm on its
+    running statistics (and leaves them unchanged), so the codes the prior sees are those the encoder now gives.
+    """
+    model.train()
+    if phase == "prior":
+        model.encoder.eval()
+
+
+@dataclass
+class Run:
+    """One training process's state. ``steps_done`` is the global step: steps taken since the run began."""
+
+    cfg: Config
+    run_dir: Path | None
+    ctx: distributed.DistContext
+    device: torch.device
+    data: ImageDataset
+    model: LatentAutoencoder
+    objective: Objective
+    sampler: EpochSampler
+    budget: RunBudget
+    steps_done: int = 0
+    graphed: GraphedStep | None = None  # train.cuda_graphs: the updates replayed from CUDA graphs
+
+    @property
+    def phase(self) -> Phase:
+        """The phase of the next step."""
+        return self.budget.phase(self.steps_done)
+
+    def step(self) -> dict[str, Tensor]:
+        """Take the next step: this process's shard of the global batch, every update, BatchNorm statistics.
+
+        Returns the detached metrics of the updates (no host sync).
+        """
+        tc, ctx, i = self.cfg.train, self.ctx, self.steps_done
+        phase = self.budget.phase(i)
+        if tc.lr_halve_every:
+            self.objective.set_lr_scale(0.5 ** math.floor(i / self.sampler.steps_per_epoch / tc.lr_halve_every))
+        set_phase_mode(self.model, phase)
+        shard = tc.batch_size // ctx.world_size
+        idx = self.sampler.indices(i)  # (B,) the global batch, the same on every process
+        idx = idx[ctx.rank * shard:(ctx.rank + 1) * shard]  # this process's shard (all of it for one process)
+        x = prepare_batch(self.data.batch(idx), tc)  # (B / world, C, H, W) in [0, 1]
+        metrics = run_updates(self.objective, x, phase) if self.graphed is None else self.graphed(x, phase)
+        if ctx.enabled and not tc.sync_bn:
+            distributed.average_batchnorm_buffers(self.model)
+        self.steps_done += 1
+        return metrics
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Everything :meth:`restore` needs to continue exactly. A collective: call it on every process."""
+        state = {"model": self.model.state_dict(), "optimizers": self.objective.state_dict(),
+                 "rng": _rng_state(self.device, self.ctx), "image_shape": list(self.data.image_shape)}
+        scaler = self.objective.step_options.scaler
+        if scaler is not None:  # fp16: the loss scale and its growth counter decide which steps are skipped
+            state["scaler"] = scaler.state_dict()
+        return state
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        """Continue from a loaded checkpoint of this run (refused if its config changes what is trained)."""
+        check_resumable(ckpt["config"], self.cfg)
+        self.model.load_state_dict(ckpt["model"])
+        self.objective.load_state_dict(ckpt["optimizers"])
+        scaler = self.objective.step_options.scaler
+        if scaler is not None and "scaler" in ckpt:
+            scaler.load_state_dict(ckpt["scaler"])
+        self.steps_done = ckpt["step"]
+        _restore_rng(ckpt["rng"], self.device, self.ctx, self.cfg.train.seed, self.steps_done)
+
+    def save_checkpoint(self, metrics: dict[str, Any]) -> None:
+        """Checkpoint the current step with the last logged ``metrics``; every process takes part, rank 0 writes."""
+        state = self.checkpoint_state()
+        if self.ctx.is_main and self.run_dir is not None:
+            save_checkpoint(self.run_dir, self.cfg, self.steps_done, {**state, "metrics": metrics})
+
+
+def open_run(cfg: Config, run_dir: str | Path | None, *, data: ImageDataset | None = None) -> Run:
+    """Build the run of ``cfg``, or resume it from the latest checkpoint in ``run_dir``.
+
+    ``run_dir`` None: a run that neither resumes nor writes (benchmarks, tests). ``data``: the training images
+    to use instead of loading ``cfg.data`` (e.g. random images of the same shape, for speed measurements).
+    """
+    tc, ctx = cfg.train, distributed.current()  # one process, unless torchrun started this one
+    run_dir = None if run_dir is None else Path(run_dir)
+    if run_dir is not None and ctx.is_main:
+        with writing(run_dir):
+            run_dir.mkdir(parents=True, exist_ok=True)
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    device = resolve_device(tc.device)
+    if ctx.enabled and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", ctx.local_rank)
+    if tc.batch_size % ctx.world_size:
+        raise ConfigError(f"train.batch_size {tc.batch_size} (the global batch) must be divisible by the "
+                          f"{ctx.world_size} processes")
+    torch.manual_seed(tc.seed)
+    if data is None:
+        data = load_dataset(cfg.data.name, "train", cfg.data.dir, verify=cfg.data.verify, download=cfg.data.download)
+    data = data.to(device)
+    model = build_model(cfg, data.image_shape).to(device)
+    if ctx.enabled:
+        if tc.sync_bn:
+            model = distributed.convert_global_batchnorm(model)
+        distributed.broadcast_state(model)  # identical replicas from the start, whatever the init did
+    objective = build_objective(cfg, model)
+    graphs = use_cuda_graphs(tc, device, ctx.enabled)
+    objective.use_adam(**adam_options(tc, device, graphs))
+    objective.step_options = step_options(tc, device, distributed.all_reduce_gradients if ctx.enabled else None,
+                                          graphs=graphs)
+    sampler = EpochSampler(len(data), tc.batch_size, tc.seed, device=device)
+    run = Run(cfg, run_dir, ctx, device, data, model, objective, sampler, RunBudget(cfg, sampler.steps_per_epoch),
+              graphed=GraphedStep(objective) if graphs else None)
+    if run_dir is not None and latest_checkpoint(run_dir) is not None:
+        run.restore(load_checkpoint(run_dir, map_location=device))
+    elif ctx.enabled:
+        torch.manual_seed(distributed.rank_seed(tc.seed, ctx.rank))  # the shards draw independent noise
+    prepare_model(model, tc)
+    if run_dir is not None and ctx.is_main:
+        save_config(cfg, run_dir / "config.yaml")
+    return run
+
+
+def _rng_state(device: torch.device, ctx: distributed.DistContext) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    if ctx.enabled:  # a collective: every process's noise state goes into rank 0's checkpoint
+        state["ranks"] = distributed.gather_objects(dict(state))
+    return state
+
+
+def _restore_rng(saved: dict[str, Any], device: torch.device, ctx: distributed.DistContext, seed: int,
+                 step: int) -> None:
+    ranks = saved.get("ranks")
+    if ctx.enabled and (ranks is None or len(ranks) != ctx.world_size):
+        # Saved by another number of processes: fresh, distinct noise per rank (not bit-exact, still valid).
+        torch.manual_seed(distributed.rank_seed(seed, ctx.rank, step))
+        return
+    own = ranks[ctx.rank] if ctx.enabled else saved
+    torch.set_rng_state(own["torch"].cpu())
+    if device.type == "cuda" and "cuda" in own:
+        torch.cuda.set_rng_state(own["cuda"].cpu(), device)

@@ -1,0 +1,127 @@
+"""A run's TensorBoard folder, ``RUN_DIR/tb``: scalars, images, and the config as hparams.
+
+    tb/events.*           losses, ``epoch``, ``images_per_s/<phase>`` (the prior-only phase is ~10x faster
+                          than the joint one, so each phase has its own curve), ``lr/<update group>``, and the
+                          image previews ``samples``, ``reconstructions`` and ``interpolation``
+    tb/hparams/events.*   the resolved config (dotted keys) with the final losses and, once the run has been
+                          evaluated, every ``eval/<metric>.json`` value; rewritten whole each time
+
+Event files are append-only logs. A resumed run writes a purge marker at its checkpoint's step + 1, so
+TensorBoard drops the events an interrupted or failed attempt wrote after that checkpoint; a run that starts
+from scratch removes a stale ``tb/`` left by an attempt that never reached a checkpoint. Either way no step
+appears twice and curves do not zig-zag.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from latentprior.config import flatten
+
+__all__ = ["RunBoard", "write_hparams", "flat_config", "TB_DIR", "HPARAMS_DIR"]
+
+TB_DIR = "tb"
+HPARAMS_DIR = "hparams"
+
+
+def _writer(logdir: Path, purge_step: int | None = None):
+    from torch.utils.tensorboard import SummaryWriter  # imported here: it is slow to import
+
+    return SummaryWriter(str(logdir), purge_step=purge_step)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+class RunBoard:
+    """The training loop's TensorBoard writer (rank 0 only)."""
+
+    def __init__(self, run_dir: str | Path, resume_step: int = 0) -> None:
+        logdir = Path(run_dir) / TB_DIR
+        if resume_step == 0 and logdir.exists():
+            shutil.rmtree(logdir)  # an attempt that never checkpointed: its curves would repeat every step
+        self._tb = _writer(logdir, purge_step=resume_step + 1 if resume_step else None)
+
+    def scalars(self, step: int, values: dict[str, Any]) -> None:
+        """Every number of ``values``; ``images_per_s`` is tagged with ``values['phase']``."""
+        phase = values.get("phase")
+        for k, v in values.items():
+            if _is_number(v):
+                tag = f"{k}/{phase}" if k == "images_per_s" and phase else k
+                self._tb.add_scalar(tag, v, step)
+
+    def images(self, step: int, grids: dict[str, np.ndarray]) -> None:
+        """uint8 (H, W, 3) grids, one image tag each."""
+        for name, grid in grids.items():
+            self._tb.add_image(name, grid, step, dataformats="HWC")
+
+    def close(self) -> None:
+        self._tb.flush()
+        self._tb.close()
+
+
+def flat_config(data: dict[str, Any]) -> dict[str, Any]:
+    """Nested config data as ``{"section.key": value}``, values TensorBoard's hparams accept (number, str, bool)."""
+    return {k: v if isinstance(v, int | float | str | bool) else json.dumps(v) for k, v in flatten(data).items()}
+
+
+def _final_metrics(run_dir: Path) -> tuple[dict[str, float], int]:
+    """``final/<loss>``: each loss's last logged value (the prior-only phase logs no autoencoder loss, so not
+    simply the last record); ``eval/<metric>``: each eval file's value."""
+    metrics: dict[str, float] = {}
+    step = 0
+    log = run_dir / "metrics.jsonl"
+    for line in log.read_text().splitlines() if log.is_file() else []:
+        if line.strip():
+            record = json.loads(line)
+            step = int(record.get("step", step))
+            metrics.update({f"final/{k}": float(v) for k, v in record.items() if k.endswith("/loss") and _is_number(v)})
+    for path in sorted((run_dir / "eval").glob("*.json")):
+        try:
+            value = json.loads(path.read_text()).get("value")
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        if _is_number(value):
+            metrics[f"eval/{path.stem}"] = float(value)
+        elif isinstance(value, dict):
+            metrics.update({f"eval/{path.stem}.{k}": float(v) for k, v in value.items() if _is_number(v)})
+    return metrics, step
+
+
+def write_hparams(run_dir: str | Path) -> Path | None:
+    """(Re)write ``RUN_DIR/tb/hparams``: the run's config with its final losses and eval metrics.
+
+    Written into a fresh folder that then replaces the old one, so the hparams table never shows a run twice.
+    Returns the folder, or None when the run has no ``config.yaml``.
+    """
+    from torch.utils.tensorboard.summary import hparams
+
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file():
+        return None
+    params = flat_config(yaml.safe_load(cfg_path.read_text()) or {})
+    metrics, step = _final_metrics(run_dir)
+    final = run_dir / TB_DIR / HPARAMS_DIR
+    tmp = final.with_name(f".{HPARAMS_DIR}.{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    writer = _writer(tmp)
+    try:
+        for summary in hparams(params, metrics):  # experiment, session start and session end
+            writer.file_writer.add_summary(summary)
+        for tag, value in metrics.items():
+            writer.add_scalar(tag, value, step)
+    finally:
+        writer.close()
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return final

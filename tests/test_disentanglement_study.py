@@ -1,0 +1,354 @@
+"""The disentanglement study: FactorVAE, attribute directions, PCA traversal, the experiment command."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from latentprior.evaluation.directions import (
+    RateOfChange,
+    attribute_direction,
+    direction_path,
+    first_component,
+    pca_traversal,
+    rate_of_change,
+)
+from latentprior.objectives.factorvae import permute_dims
+from latentprior.priors import build_prior
+
+
+def test_permute_dims_keeps_each_marginal_and_breaks_the_dependence():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(20000, generator=g, dtype=torch.float64)
+    z = torch.stack([a, a + 0.1 * torch.randn(20000, generator=g, dtype=torch.float64),
+                     torch.randn(20000, generator=g, dtype=torch.float64)], dim=1)  # (B, 3); corr(z0, z1) ≈ 0.995
+    p = permute_dims(z, torch.Generator().manual_seed(1))
+    for j in range(3):  # the multiset of every column is unchanged
+        assert torch.equal(p[:, j].sort().values, z[:, j].sort().values)
+    assert torch.corrcoef(z.T)[0, 1] > 0.99
+    assert abs(torch.corrcoef(p.T)[0, 1].item()) < 0.03  # ~1/sqrt(B) for independent columns
+    assert not torch.equal(p[:, 0], z[:, 0])  # each column is moved, not left in place
+
+
+def test_permute_dims_uses_a_different_permutation_per_column():
+    z = torch.arange(1000, dtype=torch.float64)[:, None].repeat(1, 4)  # every row holds one value four times
+    p = permute_dims(z, torch.Generator().manual_seed(0))
+    same_row = (p == p[:, :1]).all(1).float().mean().item()
+    assert same_row < 0.01  # one shared permutation would keep every row constant
+
+
+def test_attribute_direction_equals_the_known_direction():
+    g = torch.Generator().manual_seed(0)
+    n, d = 4000, 6
+    attr = torch.rand(n, generator=g) < 0.1  # imbalanced, as the paper's case
+    known = torch.tensor([1.5, -2.0, 0.0, 0.5, 0.0, 3.0], dtype=torch.float64)
+    z = torch.randn(n, d, generator=g, dtype=torch.float64) * 0.01 + attr[:, None] * known
+    direction = attribute_direction(z, attr)
+    assert torch.allclose(direction, known, atol=2e-3)
+    exact = z[attr].mean(0) - z[~attr].mean(0)
+    assert torch.equal(direction, exact)
+    with pytest.raises(ValueError, match="both with and without"):
+        attribute_direction(z, torch.ones(n, dtype=torch.bool))
+
+
+def _flow(dim: int = 4):
+    torch.manual_seed(0)
+    prior = build_prior("realnvp", dim, layers=4, hidden=16, noise_dim=None).double()
+    with torch.no_grad():  # a fresh coupling is a trivial map: randomise it so Z_0 differs from Z_T
+        for p in prior.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return prior
+
+
+def test_direction_path_endpoints_in_both_spaces():
+    prior = _flow()
+    z = torch.randn(3, 4, dtype=torch.float64)
+    d = torch.tensor([1.0, -0.5, 0.25, 2.0], dtype=torch.float64)
+    for space in ("z", "base"):
+        path = direction_path(prior, z, d, steps=5, space=space)  # (3, 5, 4)
+        assert path.shape == (3, 5, 4)
+        assert torch.allclose(path[:, 0], z, atol=1e-6)
+        assert torch.allclose(path[:, -1], z + d, atol=1e-6)
+    lin = direction_path(prior, z, d, steps=5, space="z")
+    assert torch.allclose(lin[:, 1:] - lin[:, :-1], (d / 4).expand(3, 4, 4))  # Z_T: equal steps
+    curved = direction_path(prior, z, d, steps=5, space="base")
+    assert (curved[:, 2] - lin[:, 2]).abs().max() > 1e-2  # Z_0: f⁻¹ of a slerp, not the straight line
+
+
+def test_pca_traversal_moves_only_the_first_component():
+    g = torch.Generator().manual_seed(0)
+    axis = torch.tensor([0.6, 0.8, 0.0], dtype=torch.float64)
+    codes = torch.randn(5000, 1, generator=g, dtype=torch.float64) * 3.0 * axis \
+        + torch.randn(5000, 3, generator=g, dtype=torch.float64) * 0.1
+    mu, v, sd = first_component(codes)
+    assert abs(abs(v @ axis) - 1) < 1e-3 and sd == pytest.approx(3.0, rel=0.05)
+    z = codes[:2]
+    out = pca_traversal(z, codes, torch.tensor([-1.5, 0.0, 1.5], dtype=torch.float64))  # (2, 3, 3)
+    coord = (out - mu) @ v
+    assert torch.allclose(coord, torch.tensor([-1.5, 0.0, 1.5], dtype=torch.float64).expand(2, 3) * sd)
+    rest = (out - mu) - coord[..., None] * v
+    assert torch.allclose(rest, ((z - mu) - ((z - mu) @ v)[:, None] * v)[:, None].expand(2, 3, 3))
+
+
+class _Linear(torch.nn.Module):
+    """A decoder-only model: images are the codes' first coordinate broadcast to a 1x2x2 image."""
+
+    def __init__(self, prior) -> None:
+        super().__init__()
+        self.prior, self.w = prior, torch.nn.Parameter(torch.ones(1, dtype=torch.float64))
+
+    def decode(self, z):
+        return (z[:, :1] * self.w).view(-1, 1, 1, 1).expand(-1, 1, 2, 2)
+
+
+class _AbsChange:
+    def path_changes(self, frames):  # (P, T, C, H, W) -> (P, T-1)
+        return (frames[:, 1:] - frames[:, :-1]).abs().flatten(2).mean(-1)
+
+
+def test_rate_of_change_is_constant_along_a_straight_path_in_z():
+    model = _Linear(_flow())
+    codes = torch.zeros(10, 4, dtype=torch.float64)
+    d = torch.tensor([0.15, 0.0, 0.0, 0.0], dtype=torch.float64)  # images stay inside [0, 1]
+    r = rate_of_change(model, codes, d, _AbsChange(), space="z", steps=16, batch_size=4)
+    assert r.changes.shape == (10, 15)
+    assert np.allclose(r.changes, 0.01)
+    assert r.flatness() == pytest.approx(1.0, rel=1e-5)  # decoded in float32
+    rb = rate_of_change(model, codes + 0.3, d, _AbsChange(), space="base", steps=16)
+    assert rb.changes.shape == (10, 15) and not np.allclose(rb.changes, rb.changes[:, :1])
+
+
+def test_rate_of_change_summary_percentiles():
+    changes = np.tile(np.arange(100.0)[:, None], (1, 3))  # 100 sequences, 3 steps
+    r = RateOfChange(changes)
+    assert np.allclose(r.median, 49.5) and np.allclose(r.p5, 4.95) and np.allclose(r.p95, 94.05)
+    assert math.isclose(RateOfChange(np.array([[1.0, 2.0, 4.0]])).flatness(), 4.0)
+
+
+def _factorvae(tc_weight: float = 40.0):
+    from latentprior.config import config_from_dict
+    from latentprior.models import build_model
+    from latentprior.objectives import build_objective
+
+    cfg = config_from_dict({"data": {"name": "digits"}, "net": {"width": 0.125},
+                            "prior": {"kind": "normal", "disc_layers": 1, "disc_hidden": 16},
+                            "model": {"latent_dim": 4},
+                            "objective": {"kind": "factorvae", "beta": 1.0, "tc_weight": tc_weight}})
+    torch.manual_seed(0)
+    model = build_model(cfg, (1, 28, 28))
+    return model, build_objective(cfg, model)
+
+
+def _encoder_grads(tc_weight: float, x: torch.Tensor) -> list[torch.Tensor]:
+    model, objective = _factorvae(tc_weight)
+    torch.manual_seed(1)  # the same posterior noise for every tc_weight
+    update = next(objective.updates(x))
+    return list(torch.autograd.grad(update.loss, list(model.encoder.parameters())))
+
+
+def test_factorvae_gradient_isolation():
+    model, objective = _factorvae()
+    x = torch.rand(16, 1, 28, 28)
+    updates = objective.updates(x)
+    ae = next(updates)
+    disc_params = list(model.tc_discriminator.parameters())
+    assert ae.name == "autoencoder" and not {id(p) for p in ae.params} & {id(p) for p in disc_params}
+    ae.loss.backward(inputs=ae.params, retain_graph=True)  # as run_updates does (kept: so a leak shows below)
+    assert all(p.grad is None for p in disc_params)  # the TC term does not train the discriminator here
+    assert all(p.grad is not None for p in model.encoder.parameters())
+    tc = next(updates)
+    assert tc.name == "tc_discriminator" and [id(p) for p in tc.params] == [id(p) for p in disc_params]
+    grads = torch.autograd.grad(tc.loss, list(model.encoder.parameters()) + list(model.decoder.parameters()),
+                                allow_unused=True)
+    assert all(g is None for g in grads)  # the discriminator's loss never reaches the autoencoder
+    assert next(updates, None) is None
+    # The TC term reaches the encoder: its gradient changes with the TC weight.
+    x = torch.rand(16, 1, 28, 28)
+    with_tc, without = _encoder_grads(40.0, x), _encoder_grads(0.0, x)
+    assert max((a - b).abs().max().item() for a, b in zip(with_tc, without, strict=True)) > 1e-6
+
+
+# --------------------------------------------------------------------------- the experiment command
+
+CELEBA_NAMES = ("5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose "
+                "Black_Hair Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee "
+                "Gray_Hair Heavy_Makeup High_Cheekbones Male Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard "
+                "Oval_Face Pale_Skin Pointy_Nose Receding_Hairline Rosy_Cheeks Sideburns Smiling Straight_Hair "
+                "Wavy_Hair Wearing_Earrings Wearing_Hat Wearing_Lipstick Wearing_Necklace Wearing_Necktie "
+                "Young").split()
+
+
+class _CheapFeatures:
+    """Stand-in for the Inception network (87 MB, ~15 img/s here): 4x4 average-pooled pixels."""
+
+    def __call__(self, images):
+        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+        return torch.nn.functional.adaptive_avg_pool2d(x.mean(1, keepdim=True), 4).flatten(1)
+
+    def protocol(self):
+        return {"network": "cheap-test-features", "weights_sha1": "0" * 40, "feature_dim": 16}
+
+
+@pytest.fixture
+def study_env(tmp_path, monkeypatch, shared_dir):
+    """Weights from ../shared (the VGG16 trunk of PPL and of the rate of change), a cheap FID network and a
+    small attribute classifier (the command path is under test here, not the metrics' accuracy)."""
+    import latentprior.evaluation.latent_metrics as latent_metrics
+    import latentprior.evaluation.runner as runner
+    from latentprior.evaluation.classifier import ClassifierSettings
+
+    weights = None if shared_dir is None else shared_dir / "weights"
+    if weights is None or not (weights / "vgg16_features_imagenet.pth").is_file():
+        pytest.skip("../shared/weights is absent: no VGG16 trunk for PPL and the rate of change")
+    monkeypatch.setattr(runner, "make_feature_extractor", lambda device: _CheapFeatures())
+    monkeypatch.setattr(latent_metrics, "ClassifierSettings",
+                        lambda: ClassifierSettings(epochs=1, width=4, n_train=200))
+    monkeypatch.setenv("LATENTPRIOR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("LATENTPRIOR_WEIGHTS_DIR", str(weights))
+    return weights
+
+
+def _tiny(study: dict, data: dict, net: dict, steps_epochs: float, batch: int) -> dict:
+    """A study file's models at test scale: the same five models (and interpolation model), a few steps each."""
+    study["run"] |= {"data": data, "net": net,
+                     "prior": {"layers": 2, "hidden": 16, "disc_layers": 1, "disc_hidden": 16},
+                     "train": {"epochs": steps_epochs, "batch_size": batch, "progress": False, "log_every": 1,
+                               "threads": 1}}
+    study["run"]["model"] = study["run"].get("model", {}) | {"latent_dim": 4}
+    study["eval"] = {"n": 20, "separability_n": 40, "ppl_n": 4, "batch_size": 20, "seed": 0}
+    study["study"] |= {"direction_codes": 100, "direction_images": 2, "steps": 3, "grid_images": 1, "samples": 3,
+                       "pca_steps": 3}
+    return study
+
+
+def _check_outputs(out, models):
+    import csv
+
+    rows = list(csv.DictReader((out / "table1.csv").open()))
+    labels = [r["label"] for r in rows]
+    assert labels == ["VAE (std. normal prior)", "β-VAE", "FactorVAE", "VAE (flow prior, β = 1) (z0)",
+                      "VAE (flow prior, β = 1) (zT)", "VAE (flow prior, β = 0) (z0)", "VAE (flow prior, β = 0) (zT)"]
+    for r in rows:
+        assert float(r["separability"]) >= 1.0 and float(r["ppl"]) >= 0.0 and float(r["fid"]) >= 0.0
+    assert [float(r["paper_separability"]) for r in rows] == [2.14, 2.09, 2.32, 2.46, 1.68, 2.82, 1.67]
+    md = (out / "table1.md").read_text()
+    assert md.count("\n| ") == 8 and "| FactorVAE | " in md  # the header and seven rows
+    for name in ("fig6.png", "fig7.png", "fig8.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    fig8 = json.loads((out / "fig8.json").read_text())
+    assert len(fig8) == 3 and all(set(v) == {"base", "z"} for v in fig8.values())
+    for name in models:
+        assert (out / name / "checkpoints" / "latest.json").is_file()
+
+
+def test_experiment_command_writes_table1_and_figures(tmp_path, study_env, monkeypatch):
+    import dataclasses
+
+    import yaml
+
+    import latentprior.evaluation as evaluation
+    from latentprior.cli import main
+    from latentprior.config import read_yaml
+    from latentprior.experiments.disentanglement import load_study
+    from latentprior.experiments.study import evaluate_or_reuse
+    from latentprior.training.checkpoint import load_checkpoint, load_run
+
+    study = _tiny(read_yaml("configs/disentanglement/mnist.yaml"), {"name": "digits"}, {"width": 0.0625}, 0.04, 20)
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study, allow_unicode=True))
+    out = tmp_path / "out"
+    assert main(["experiment", "disentanglement", str(path), "--out", str(out)]) == 0
+    _check_outputs(out, ["vae", "beta_vae", "factorvae", "flow_b1", "flow_b0"])
+    # The TC discriminator is part of the checkpoint and comes back with the model.
+    model, _ = load_run(out / "factorvae", device="cpu")
+    saved = load_checkpoint(out / "factorvae")["model"]
+    assert torch.equal(model.tc_discriminator.net[0].weight, saved["tc_discriminator.net.0.weight"])
+    # A rerun reads every stored record (same sample counts) and evaluates only what changed.
+    ev = load_study(path).eval
+    metrics = ("separability_zt", "ppl_zt", "fid", "separability_z0", "ppl_z0")
+    asked = []
+    monkeypatch.setattr(evaluation, "evaluate_run", lambda run_dir, e, **k: asked.append(e.metrics) or {})
+    stored = evaluate_or_reuse(out / "flow_b0", dataclasses.replace(ev, metrics=metrics))
+    assert asked == [] and stored["fid"] == json.loads((out / "flow_b0" / "eval" / "fid.json").read_text())
+    evaluate_or_reuse(out / "flow_b0", dataclasses.replace(ev, metrics=metrics, ppl_n=ev.ppl_n + 1))
+    assert asked == [("ppl_zt", "ppl_z0")]  # only the metrics whose sample count changed
+
+
+def _celeba_standins(root, n_train=40, n_valid=4, n_test=12):
+    """178x218 JPEGs of random coloured faces-to-be and random CelebA attributes, in CelebA's file layout."""
+    from PIL import Image
+
+    folder = root / "celeba" / "img_align_celeba"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    n = n_train + n_valid + n_test
+    attrs = rng.integers(0, 2, size=(n, len(CELEBA_NAMES)))
+    attrs[0], attrs[1] = 0, 1  # every attribute occurs with and without in the training split
+    lines = [str(n), " ".join(CELEBA_NAMES)]
+    for i in range(n):
+        im = Image.new("RGB", (178, 218), tuple(int(v) for v in rng.integers(0, 255, 3)))
+        im.paste(tuple(int(v) for v in rng.integers(0, 255, 3)), (50 + i % 30, 60, 130, 160 - i % 20))
+        im.save(folder / f"{i + 1:06d}.jpg", quality=90)
+        lines.append(f"{i + 1:06d}.jpg " + " ".join(str(2 * v - 1) for v in attrs[i]))
+    (root / "celeba" / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
+    parts = [0] * n_train + [1] * n_valid + [2] * n_test
+    (root / "celeba" / "list_eval_partition.txt").write_text(
+        "".join(f"{i + 1:06d}.jpg {p}\n" for i, p in enumerate(parts)))
+
+
+def test_paper_celeba_setting_runs_on_standin_images(tmp_path, study_env):
+    from latentprior.config import read_yaml
+    from latentprior.experiments.disentanglement import run_disentanglement, study_from_dict
+
+    _celeba_standins(tmp_path / "data")
+    study = read_yaml("configs/disentanglement/celeba.yaml")
+    assert study["run"]["net"] == {"arch": "resnet", "width": 1.0} and study["run"]["train"]["epochs"] == 300
+    # the paper's VGG19 is not among the test weights: the perceptual term runs with VGG16 here
+    study["interpolation"] |= {"model.perceptual_net": "vgg16"}
+    study = _tiny(study, {"name": "celeba", "dir": str(tmp_path / "data"), "verify": False},
+                  {"arch": "resnet", "width": 0.0625}, 0.5, 20)
+    out = tmp_path / "out"
+    result = run_disentanglement(study_from_dict(study), out, progress=False)
+    _check_outputs(out, ["vae", "beta_vae", "factorvae", "flow_b1", "flow_b0", "interpolation"])
+    assert set(result["figures"]) >= {"fig6", "fig7", "fig8"}
+    assert not (out / "interpolation" / "eval").exists()  # in the figures only, not in the table
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.pop("factorvae"), "missing key(s) ['factorvae']"),
+    (lambda s: s["study"].update(interpolation_model="interpolation"), "has no 'interpolation' model"),
+    (lambda s: s["study"].update(attributes=["class_1", "thick"]), "at least 3 attributes"),
+    (lambda s: s["factorvae"].update({"prior.kind": "realnvp"}), "factorvae' is a VAE with a fixed N(0, I)"),
+    (lambda s: s["eval"].update(ppl_n=0), "eval.ppl_n must be >= 1"),
+])
+def test_a_bad_study_file_is_one_line_and_exit_2(tmp_path, capsys, change, message):
+    import yaml
+
+    from latentprior.cli import main
+    from latentprior.config import read_yaml
+
+    study = read_yaml("configs/disentanglement/mnist.yaml")
+    change(study)
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study, allow_unicode=True))
+    assert main(["experiment", "disentanglement", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()  # refused before anything trains
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "celeba"])
+def test_shipped_study_files_load(name):
+    from latentprior.experiments.disentanglement import MODELS, load_study
+
+    study = load_study(f"configs/disentanglement/{name}.yaml")
+    c = study.configs
+    assert list(c)[:5] == list(MODELS) and c["factorvae"].objective.tc_weight == 40.0
+    assert (c["vae"].objective.beta, c["beta_vae"].objective.beta, c["flow_b1"].objective.beta,
+            c["flow_b0"].objective.beta) == (1.0, 25.0, 1.0, 0.0)
+    assert c["flow_b0"].prior.is_flow and c["vae"].prior.kind == "normal"
+    assert len(study.study.attributes) >= 3

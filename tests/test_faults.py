@@ -1,0 +1,69 @@
+"""The reduced fault set of benchmarks/faults.py (marker ``faults``; the full set is ``benchmarks/faults.py --full``).
+
+One trial per fault kind, each driving the ``latentprior`` command in subprocesses: kill -9 during a
+checkpoint write then ``resume`` (losses equal to an uninterrupted run's), NaN in a batch, disk full during a
+checkpoint write, a read-only run directory, a second writer, and hostile files reaching the readers through
+the command line. Tests marked xfail(strict) document protections the command does not give yet; once it
+does, they fail as XPASS and the marker goes.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import fault_kinds  # noqa: E402
+from fault_tools import small_fs  # noqa: E402
+
+pytestmark = pytest.mark.faults
+
+
+@pytest.fixture(scope="module")
+def ref(tmp_path_factory):
+    return fault_kinds.Reference(tmp_path_factory.mktemp("reference"))
+
+
+def _survived(outcomes) -> None:
+    failed = [note for ok, _, _, note in outcomes if not ok]
+    assert not failed, failed
+    assert all(lost == 0 for _, _, lost, _ in outcomes), outcomes
+    assert all(beyond == 0 for _, beyond, _, _ in outcomes), outcomes
+
+
+def _can_mount(tmp_path) -> bool:
+    with small_fs(tmp_path / "probe", 1) as (_, method):
+        return method == "tmpfs"
+
+
+def test_kill_during_checkpoint_write_then_resume(tmp_path, ref):
+    trial = fault_kinds.kill_trial("vae")
+    _survived(trial(tmp_path, fault_kinds.KILL_MODES.index("checkpoint_write"), random.Random(1), ref))
+
+
+def test_nan_batch_stops_naming_step_and_update_and_resumes(tmp_path, ref):
+    _survived(fault_kinds.KINDS["nan_batch"](tmp_path, 0, random.Random(2), ref))
+
+
+def test_disk_full_during_checkpoint_write(tmp_path, ref):
+    _survived(fault_kinds.disk_full_checkpoint(tmp_path, 0, random.Random(3), ref))
+
+
+def test_read_only_run_directory(tmp_path, ref):
+    if not _can_mount(tmp_path):
+        pytest.skip("mounting a read-only tmpfs needs root")
+    _survived(fault_kinds.read_only_run(tmp_path, 0, random.Random(4), ref, commands=("resume",), recover=False))
+
+
+def test_second_writer_is_refused_naming_the_first(tmp_path, ref):
+    _survived(fault_kinds.two_writers(tmp_path, 0, random.Random(5), ref, commands=("resume",), timeout=20))
+
+
+@pytest.mark.parametrize("case", ["idx gzip bomb", "CIFAR pickle running code", "checkpoint pickle running code",
+                                  "checkpoint index not a mapping"])
+def test_hostile_files_through_the_command(tmp_path, ref, case):
+    _survived(fault_kinds.hostile_files(tmp_path, 0, random.Random(6), ref, only=(case,)))
