@@ -337,9 +337,9 @@ def test_the_shipped_task_files_load_and_the_deepfashion_one_says_why_it_cannot(
     from pathlib import Path
 
     from latentprior.cli import main
-    from latentprior.config import ConfigError
+    from latentprior.config import ConfigError, read_yaml
     from latentprior.evaluation.conditional import NotConditional, check_conditional
-    from latentprior.experiments.conditional import load_task
+    from latentprior.experiments.conditional import load_task, task_from_dict
 
     folder = Path(__file__).resolve().parents[1] / "configs" / "conditional"
     for path in sorted(folder.glob("*_cpu.yaml")):
@@ -348,6 +348,8 @@ def test_the_shipped_task_files_load_and_the_deepfashion_one_says_why_it_cannot(
         assert task.configs["proposed"].prior.kind == "realnvp" and task.configs["original"].prior.kind == "normal"
     with pytest.raises(ConfigError, match="data.name: 'deepfashion' is not valid"):
         load_task(folder / "deepfashion_vunet.yaml")
+    with pytest.raises(ConfigError, match="'eval' must map EvalConfig fields"):
+        task_from_dict(read_yaml(path, "task") | {"eval": [1]}, str(path))
     bad = tmp_path / "bad.yaml"
     bad.write_text("run: {data: {name: mnist}}\n")
     assert main(["experiment", "conditional", str(bad), "--out", str(tmp_path / "out")]) == 2

@@ -127,6 +127,29 @@ def test_z0_metrics_are_refused_by_check_on_a_non_flow_run():
         METRICS["separability_zt"].check(bad)
 
 
+def test_both_separability_metrics_share_one_classifier_and_sampling_pass(monkeypatch):
+    import latentprior.evaluation.latent_metrics as lm
+    from latentprior.evaluation.attributes import AttributeSet
+
+    loads, passes = [], []
+    monkeypatch.setattr(lm, "_train_split", lambda x: loads.append("train") or "train")
+    monkeypatch.setattr(lm, "attribute_set", lambda train, kind: AttributeSet("classes", "mnist", ("a",)))
+    monkeypatch.setattr(lm, "load_or_train_classifier", lambda *a, **k: (None, {"test_accuracy": {"a": 0.9}}))
+    monkeypatch.setattr(lm, "classifier_key", lambda *a: {"key": 1})
+
+    def separability(model, clf, *, spaces, **kw):
+        passes.append(spaces)
+        return {s: {"value": 1.0 + i, "conditional_entropy": {}, "label_entropy": {}, "svm_converged": {}}
+                for i, s in enumerate(spaces)}
+
+    monkeypatch.setattr(lm, "model_separability", separability)
+    x = EvalInputs(None, SimpleNamespace(data=SimpleNamespace(name="mnist")), None, 0,
+                   EvalConfig(metrics=("separability_zt", "fid", "separability_z0")), {"dataset": "mnist"},
+                   torch.device("cpu"))
+    values = [METRICS[m].compute(x)["value"] for m in ("separability_zt", "separability_z0")]
+    assert (values, passes, loads) == ([1.0, 2.0], [("zT", "z0")], ["train"])
+
+
 # --------------------------------------------------------------------------- perceptual path length
 
 

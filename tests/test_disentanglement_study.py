@@ -352,3 +352,17 @@ def test_shipped_study_files_load(name):
             c["flow_b0"].objective.beta) == (1.0, 25.0, 1.0, 0.0)
     assert c["flow_b0"].prior.is_flow and c["vae"].prior.kind == "normal"
     assert len(study.study.attributes) >= 3
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    (5, "'eval' must map EvalConfig fields"),
+    ({"metrics": ["fid"]}, "eval.metrics is fixed by the study"),
+])
+def test_a_study_eval_block_it_would_not_use_is_refused(block, message):
+    from latentprior.config import ConfigError, read_yaml
+    from latentprior.experiments.disentanglement import study_from_dict
+
+    study = read_yaml("configs/disentanglement/mnist.yaml")
+    assert study_from_dict(study).eval.metrics == ("separability_zt", "ppl_zt", "fid")
+    with pytest.raises(ConfigError, match=message):
+        study_from_dict(study | {"eval": block})

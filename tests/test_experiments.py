@@ -479,3 +479,16 @@ def test_dataset_sizes_match_the_embedded_digits():
     from latentprior.data.load import SIZES
 
     assert {s: len(load_dataset("digits", s)) for s in ("train", "test")} == SIZES["digits"]
+
+
+def test_a_metric_is_done_at_its_own_sample_count(tmp_path):
+    """PPL and separability state their own n (ppl_n, separability_n), not eval.n: a sweep must not take a run
+    that has them for unfinished (and re-run it as failed)."""
+    from latentprior.experiments.state import missing_metrics
+
+    ev = EvalConfig(metrics=("fid", "ppl_zt", "separability_zt"), n=50, ppl_n=7, separability_n=8)
+    (tmp_path / "eval").mkdir()
+    for m, n in (("fid", 50), ("ppl_zt", 7), ("separability_zt", 50)):
+        (tmp_path / "eval" / f"{m}.json").write_text(json.dumps({"value": 1.0, "protocol": {"n": n}}))
+    assert missing_metrics(tmp_path, ev) == ["separability_zt"]
+    assert missing_metrics(tmp_path, ev, ["fid", "ppl_zt"]) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from latentprior.cli.options import add_data_options, positive_int
+from latentprior.cli.options import add_data_options, data_overrides, positive_int
 
 __all__ = ["register"]
 
@@ -60,13 +60,14 @@ def _sample(args: argparse.Namespace) -> dict:
 def _interpolate(args: argparse.Namespace) -> dict:
     import torch
 
+    from latentprior.config import apply_overrides
     from latentprior.data import load_dataset
     from latentprior.sampling import interpolate, save_image_grid
     from latentprior.training.checkpoint import load_run
 
     model, cfg = load_run(args.run_dir)
     if args.data_dir:
-        cfg = cfg.replace(**{"data.dir": str(Path(args.data_dir).resolve())})
+        cfg = apply_overrides(cfg, data_overrides(args))
     dev = next(model.parameters()).device
     test = load_dataset(cfg.data.name, "test", cfg.data.dir, verify=cfg.data.verify)
     idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(args.seed))[: 2 * args.pairs]

@@ -32,6 +32,13 @@ class ConfigError(ValueError, UserError):
     """A configuration key or value is invalid; the message names it and lists valid choices."""
 
 
+def _at_least(section: Any, name: str, **minimum: float) -> None:
+    """Each named field of ``section`` is >= its minimum, else a ConfigError naming ``name.field``."""
+    for key, low in minimum.items():
+        value = getattr(section, key)
+        _check(value >= low, f"{name}.{key} must be >= {low}, got {value}")
+
+
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise ConfigError(msg)
@@ -216,13 +223,8 @@ class TrainConfig:
     # each process's shard; a single process is unaffected
 
     def __post_init__(self) -> None:
-        _check(self.epochs >= 0, f"train.epochs must be >= 0, got {self.epochs}")
-        _check(self.prior_epochs >= 0, f"train.prior_epochs must be >= 0, got {self.prior_epochs}")
-        _check(self.batch_size >= 1, f"train.batch_size must be >= 1, got {self.batch_size}")
-        _check(self.log_every >= 1, f"train.log_every must be >= 1, got {self.log_every}")
-        _check(self.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {self.checkpoint_every}")
-        _check(self.samples_every >= 0, f"train.samples_every must be >= 0, got {self.samples_every}")
-        _check(self.images_every >= 0, f"train.images_every must be >= 0, got {self.images_every}")
+        _at_least(self, "train", epochs=0, prior_epochs=0, batch_size=1, log_every=1, checkpoint_every=1,
+                  samples_every=0, images_every=0)
         _check(self.threads is None or self.threads >= 1, f"train.threads must be >= 1 or null, got {self.threads}")
         _check(re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None,
                f"train.device: {self.device!r} is not valid; choose auto, cpu, mps, cuda or cuda:N")
@@ -310,9 +312,5 @@ class EvalConfig:
     def __post_init__(self) -> None:
         _check(len(self.metrics) >= 1, "eval.metrics must name at least one metric")
         _check(self.n >= 2, f"eval.n must be >= 2 (a covariance needs two samples), got {self.n}")
-        _check(self.batch_size >= 1, f"eval.batch_size must be >= 1, got {self.batch_size}")
-        _check(self.nll_k >= 1, f"eval.nll_k must be >= 1, got {self.nll_k}")
-        _check(self.lpips_pairs >= 1, f"eval.lpips_pairs must be >= 1, got {self.lpips_pairs}")
-        _check(self.separability_n >= 4, f"eval.separability_n must be >= 4, got {self.separability_n}")
-        _check(self.ppl_n >= 1, f"eval.ppl_n must be >= 1, got {self.ppl_n}")
+        _at_least(self, "eval", batch_size=1, nll_k=1, lpips_pairs=1, separability_n=4, ppl_n=1)
         _check(self.ppl_epsilon > 0, f"eval.ppl_epsilon must be > 0, got {self.ppl_epsilon}")

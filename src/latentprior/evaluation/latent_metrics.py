@@ -16,17 +16,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .attributes import attribute_set, resolve_kind
+from .attributes import AttributeSet, attribute_set, resolve_kind
 from .cache import cache_key_digest
 from .classifier import ClassifierSettings, classifier_key, load_or_train_classifier
 from .diversity import lpips_network, lpips_trunk_path
 from .ppl import perceptual_path_length
-from .separability import check_space, model_separability
+from .separability import SPACES, check_space, model_separability
 
 if TYPE_CHECKING:
     from .registry import EvalInputs
 
-__all__ = ["check_ppl", "check_separability", "ppl_record", "separability_record"]
+__all__ = ["check_ppl", "check_separability", "ppl_record", "separability_record", "shared_lpips"]
 
 
 def _train_split(x: EvalInputs):
@@ -46,17 +46,32 @@ def check_ppl(x: EvalInputs, space: str) -> None:
     lpips_trunk_path("vgg", x.weights_dir)
 
 
+def _separabilities(x: EvalInputs, space: str) -> tuple[dict, AttributeSet, str, dict]:
+    """Every asked separability space in one go (one training-split load, classifier and sampling pass), kept
+    in ``x.shared`` for the other space's metric: ({space: record}, attributes, classifier digest, report)."""
+    from .registry import check_metrics  # the registry imports this module
+
+    done = x.shared.get("separability")
+    if done is None or space not in done[0]:
+        asked = check_metrics(x.eval.metrics)
+        spaces = tuple(s for s in SPACES if s == space or f"separability_{s.lower()}" in asked)
+        train = _train_split(x)
+        attrs = attribute_set(train, x.eval.attributes)
+        settings = ClassifierSettings()
+        clf, report = load_or_train_classifier(train, x.test, attrs, settings, cache_dir=x.cache_dir,
+                                               device=x.device, progress=x.progress)
+        recs = model_separability(x.model, clf, n=x.eval.separability_n, seed=x.eval.seed, spaces=spaces,
+                                  names=attrs.names, batch_size=x.eval.batch_size, progress=x.progress)
+        done = x.shared["separability"] = (recs, attrs, cache_key_digest(classifier_key(train, attrs, settings)),
+                                           report)
+    return done
+
+
 def separability_record(x: EvalInputs, space: str) -> dict:
-    train = _train_split(x)
-    attrs = attribute_set(train, x.eval.attributes)
-    settings = ClassifierSettings()
-    clf, report = load_or_train_classifier(train, x.test, attrs, settings, cache_dir=x.cache_dir,
-                                           device=x.device, progress=x.progress)
-    rec = model_separability(x.model, clf, n=x.eval.separability_n, seed=x.eval.seed, spaces=(space,),
-                             names=attrs.names, batch_size=x.eval.batch_size, progress=x.progress)[space]
-    key = classifier_key(train, attrs, settings)
+    recs, attrs, digest, report = _separabilities(x, space)
+    rec = recs[space]
     protocol = {"dataset": x.protocol["dataset"], "seed": x.eval.seed, "n": x.eval.separability_n,
-                "space": space, "attributes": attrs.key(), "classifier": cache_key_digest(key),
+                "space": space, "attributes": attrs.key(), "classifier": digest,
                 "classifier_test_accuracy": report["test_accuracy"],
                 "samples": "the generated set of (seed, n), as FID's", "svm": "sklearn LinearSVC() defaults",
                 "kept": "most confident half per attribute (StyleGAN)", "method": "Karras et al. 2019, 4.2"}
@@ -64,8 +79,18 @@ def separability_record(x: EvalInputs, space: str) -> dict:
             "label_entropy": rec["label_entropy"], "svm_converged": rec["svm_converged"], "protocol": protocol}
 
 
+def shared_lpips(x: EvalInputs, net: str) -> tuple:
+    """:func:`~latentprior.evaluation.diversity.lpips_network` for the test images, loaded (and its trunk
+    hashed) once per evaluation, whichever metrics read it."""
+    key = f"lpips_{net}"
+    if key not in x.shared:
+        x.shared[key] = lpips_network(net, min(x.test.images.shape[-2:]), weights_dir=x.weights_dir,
+                                      device=x.device)
+    return x.shared[key]
+
+
 def ppl_record(x: EvalInputs, space: str) -> dict:
-    lp, proto = lpips_network("vgg", min(x.test.images.shape[-2:]), weights_dir=x.weights_dir, device=x.device)
+    lp, proto = shared_lpips(x, "vgg")
     rec = perceptual_path_length(x.model, lp, n=x.eval.ppl_n, seed=x.eval.seed, space=space,
                                  epsilon=x.eval.ppl_epsilon, batch_size=x.eval.batch_size, progress=x.progress)
     protocol = {"dataset": x.protocol["dataset"], "seed": x.eval.seed, "n": x.eval.ppl_n, "space": space,

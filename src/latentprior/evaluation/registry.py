@@ -26,11 +26,11 @@ from .conditional import (
     conditional_fid_sets,
     reconstruction_mse,
 )
-from .diversity import lpips_diversity, lpips_network, lpips_trunk_path
+from .diversity import lpips_diversity, lpips_trunk_path
 from .features import FeatureSet, make_feature_extractor, reference_features
 from .frechet import fid_from_statistics
 from .kid import kid
-from .latent_metrics import check_ppl, check_separability, ppl_record, separability_record
+from .latent_metrics import check_ppl, check_separability, ppl_record, separability_record, shared_lpips
 from .nll import check_nll_supported, iw_log_likelihood
 from .precision_recall import precision_recall
 
@@ -57,6 +57,7 @@ class EvalInputs:
     real: FeatureSet | None = None
     fake: FeatureSet | None = None
     feature_protocol: dict = field(default_factory=dict)  # network, weights hash, resize, how samples are made
+    shared: dict = field(default_factory=dict)  # work that several metrics read, done by the first that needs it
 
 
 @dataclass(frozen=True)
@@ -112,16 +113,14 @@ def _lpips_record(x: EvalInputs, d, proto: dict, pairing: dict) -> dict:
 
 
 def _lpips(x: EvalInputs) -> dict:
-    lp, proto = lpips_network(x.eval.lpips_net, min(x.test.images.shape[-2:]), weights_dir=x.weights_dir,
-                              device=x.device)
+    lp, proto = shared_lpips(x, x.eval.lpips_net)
     d = lpips_diversity(x.model, lp, pairs=x.eval.lpips_pairs, seed=x.eval.seed, batch_size=x.eval.batch_size)
     return _lpips_record(x, d, proto, {"pairs": x.eval.lpips_pairs,
                                        "pairing": "generated samples 2i and 2i+1 of the seed's set"})
 
 
 def _cond_lpips(x: EvalInputs) -> dict:
-    lp, proto = lpips_network(x.eval.lpips_net, min(x.test.images.shape[-2:]), weights_dir=x.weights_dir,
-                              device=x.device)
+    lp, proto = shared_lpips(x, x.eval.lpips_net)
     n = min(x.eval.lpips_pairs, len(x.test))
     d = conditional_diversity(x.model, lp, x.test.images[:n], seed=x.eval.seed)
     return _lpips_record(x, d, proto, {"pairs": n, "condition": x.run_config.data.condition,

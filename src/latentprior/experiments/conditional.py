@@ -23,8 +23,8 @@ from typing import Any
 import torch
 
 from latentprior.atomic import atomic_write_bytes
-from latentprior.config import Config, ConfigError, EvalConfig, config_from_dict, eval_config_from_dict, read_yaml
-from latentprior.experiments.study import evaluate_or_reuse, model_configs, train_model
+from latentprior.config import Config, ConfigError, EvalConfig, config_from_dict, read_yaml
+from latentprior.experiments.study import eval_block, evaluate_or_reuse, model_configs, train_model
 
 __all__ = ["ConditionalTask", "GridSpec", "load_task", "task_from_dict", "run_conditional", "sample_grid",
            "METRIC_NAMES", "ARMS"]
@@ -72,8 +72,7 @@ def task_from_dict(data: Any, where: str = "task") -> ConditionalTask:
     grid = data.get("grid") or {}
     if not isinstance(grid, dict) or set(grid) - {"conditions", "samples"}:
         raise ConfigError(f"{where}: grid takes the keys 'conditions' and 'samples', got {grid!r}")
-    metrics = {"metrics": list(METRIC_NAMES)}
-    return ConditionalTask(configs, eval_config_from_dict(metrics | (data.get("eval") or {})), GridSpec(**grid))
+    return ConditionalTask(configs, eval_block(data, {"metrics": list(METRIC_NAMES)}, where), GridSpec(**grid))
 
 
 def load_task(path: str | Path) -> ConditionalTask:

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from latentprior.config import Config, ConfigError, EvalConfig, config_from_dict, eval_config_from_dict, read_yaml
-from latentprior.experiments.study import evaluate_or_reuse, model_configs, train_model
+from latentprior.config import Config, ConfigError, EvalConfig, config_from_dict, read_yaml
+from latentprior.experiments.study import eval_block, evaluate_or_reuse, model_configs, train_model
 
 __all__ = ["MODELS", "PAPER", "METRIC_NAMES", "FLOW_METRICS", "StudySettings", "DisentanglementStudy",
            "study_from_dict", "load_study", "run_disentanglement", "table_rows"]
@@ -104,7 +104,10 @@ def study_from_dict(data: Any, where: str = "study") -> DisentanglementStudy:
                           f"{sorted(_KEYS)} (run and every model are required)")
     base = config_from_dict(data["run"])
     configs = model_configs(base, data, [*MODELS, EXTRA] if EXTRA in data else MODELS, where)
-    evals = eval_config_from_dict({"metrics": list(METRIC_NAMES)} | (data.get("eval") or {}))
+    if isinstance(data.get("eval"), dict) and "metrics" in data["eval"]:  # run_disentanglement sets them
+        raise ConfigError(f"{where}: eval.metrics is fixed by the study ({', '.join(METRIC_NAMES + FLOW_METRICS)}"
+                          "); leave it out")
+    evals = eval_block(data, {"metrics": list(METRIC_NAMES)}, where)
     study = section_from_dict(StudySettings, data.get("study"), "study")
     if study.interpolation_model not in configs:
         raise ConfigError(f"{where}: study.interpolation_model is '{EXTRA}' but the file has no '{EXTRA}' model")

@@ -24,6 +24,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from latentprior.config import EvalConfig
 from latentprior.experiments.backends import Failure, make_executor
 from latentprior.experiments.checks import (
     ChangedRunsError,
@@ -33,7 +34,7 @@ from latentprior.experiments.checks import (
     move_aside,
 )
 from latentprior.experiments.grid import SweepSpec, Trial, expand, select_models
-from latentprior.experiments.state import SweepState, run_is_done
+from latentprior.experiments.state import SweepState, missing_metrics
 from latentprior.experiments.trial import TrialFn, make_payload, read_eval, run_trial
 
 __all__ = ["run_sweep"]
@@ -41,13 +42,13 @@ __all__ = ["run_sweep"]
 _ERROR_CHARS = 4000  # the tail of a traceback kept in sweep.json (the whole of it is in RUN_DIR/trial.log)
 
 
-def _todo(trials: list[Trial], out: Path, state: SweepState, metrics: list[str], n: int) -> list[Trial]:
+def _todo(trials: list[Trial], out: Path, state: SweepState, ev: EvalConfig) -> list[Trial]:
     """Record every run in ``state`` and return the trials still to run."""
     state.sync(trials)
     todo = []
     for t in trials:
         rec = state.runs[t.name]
-        if run_is_done(out / "runs" / t.name, metrics, n):
+        if not missing_metrics(out / "runs" / t.name, ev):
             rec["status"] = "done"
         else:
             if rec["status"] == "done":  # its eval files were removed by hand: run it again
@@ -149,7 +150,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, trial_fn: TrialFn = run_trial
     if changed:  # --rerun-changed: the old folders are kept in OUT/replaced/, the runs start again
         move_aside(out, list(changed))
         state.reset(list(changed))
-    todo = _todo(trials, out, state, list(spec.eval.metrics), spec.eval.n)
+    todo = _todo(trials, out, state, spec.eval)
     cap = _concurrency(spec, address, len(todo))
     t0 = time.time()
     bar = _Progress(spec.name, len(trials), len(trials) - len(todo), progress)
@@ -193,7 +194,7 @@ def _execute(spec: SweepSpec, out: Path, state: SweepState, todo: list[Trial], t
             h, ok, value = ex.wait_one(list(inflight))
             t = inflight.pop(h)
             run_dir = out / "runs" / t.name
-            if ok and not run_is_done(run_dir, metrics, spec.eval.n):
+            if ok and missing_metrics(run_dir, spec.eval):
                 ok, value = False, Failure(f"the trial returned but eval files are missing for {metrics} in "
                                            f"{run_dir}/eval")
             bar.running = len(inflight)

@@ -5,7 +5,7 @@ life), ``error`` (the last failure's message and traceback tail), the run's ``la
 ``overrides`` (what the report groups by) and, once done, the trial's ``result``.
 
 The file is a record, not the source of truth for "finished": a run is done when every metric's
-``RUN_DIR/eval/<metric>.json`` exists, computed with the sweep's sample count (:func:`run_is_done`), so a
+``RUN_DIR/eval/<metric>.json`` exists, computed with the metric's sample count (:func:`missing_metrics`), so a
 sweep killed between writing an eval file and writing this file still skips that run on restart.
 """
 
@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from latentprior.atomic import atomic_write_bytes
+from latentprior.config import EvalConfig
 from latentprior.errors import UserError
 from latentprior.experiments.grid import Trial
 
-__all__ = ["SweepState", "SweepStateError", "read_sweep_state", "run_is_done", "STATUSES", "STATE_FILE"]
+__all__ = ["SweepState", "SweepStateError", "read_sweep_state", "run_is_done", "missing_metrics", "sample_count",
+           "STATUSES", "STATE_FILE"]
 
 STATE_FILE = "sweep.json"
 STATUSES = ("pending", "running", "done", "failed")
@@ -43,6 +46,17 @@ def _eval_done(path: Path, n: int | None) -> bool:
 def run_is_done(run_dir: Path, metrics: list[str], n: int | None = None) -> bool:
     """Whether ``run_dir`` holds an eval JSON for every one of ``metrics`` (computed with ``n`` samples, if given)."""
     return all(_eval_done(Path(run_dir) / "eval" / f"{m}.json", n) for m in metrics)
+
+
+def sample_count(ev: EvalConfig, metric: str) -> int:
+    """The n a metric's record states in its protocol (what decides whether a stored record is reused)."""
+    return {"separability": ev.separability_n, "ppl": ev.ppl_n}.get(metric.split("_")[0], ev.n)
+
+
+def missing_metrics(run_dir: Path, ev: EvalConfig, metrics: Iterable[str] | None = None) -> list[str]:
+    """Those of ``metrics`` (default ``ev.metrics``) without an eval file at their own sample count."""
+    return [m for m in (ev.metrics if metrics is None else metrics)
+            if not run_is_done(run_dir, [m], sample_count(ev, m))]
 
 
 class SweepStateError(RuntimeError, UserError):

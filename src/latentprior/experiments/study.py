@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from latentprior.config import Config, ConfigError, EvalConfig
+from latentprior.config import Config, ConfigError, EvalConfig, eval_config_from_dict
+from latentprior.experiments.state import missing_metrics, sample_count
 
-__all__ = ["model_configs", "train_model", "evaluate_or_reuse", "sample_count"]
+__all__ = ["model_configs", "eval_block", "train_model", "evaluate_or_reuse", "sample_count"]
 
 
 def model_configs(base: Config, data: dict[str, Any], names: Iterable[str], where: str) -> dict[str, Config]:
@@ -29,6 +30,14 @@ def model_configs(base: Config, data: dict[str, Any], names: Iterable[str], wher
     return configs
 
 
+def eval_block(data: dict[str, Any], defaults: dict[str, Any], where: str) -> EvalConfig:
+    """The file's ``eval:`` block (EvalConfig fields) over ``defaults``."""
+    block = data.get("eval") or {}
+    if not isinstance(block, dict):
+        raise ConfigError(f"{where}: 'eval' must map EvalConfig fields to values, got {block!r}")
+    return eval_config_from_dict(defaults | block)
+
+
 def train_model(cfg: Config, run_dir: Path, data_dir: str | None) -> Config:
     """Train ``cfg`` into ``run_dir`` to its budget (resuming what is there); returns the config it used."""
     from latentprior.training import train
@@ -39,18 +48,11 @@ def train_model(cfg: Config, run_dir: Path, data_dir: str | None) -> Config:
     return cfg
 
 
-def sample_count(ev: EvalConfig, metric: str) -> int:
-    """The n a metric's record states in its protocol (what decides whether a stored record is reused)."""
-    return {"separability": ev.separability_n, "ppl": ev.ppl_n}.get(metric.split("_")[0], ev.n)
-
-
 def evaluate_or_reuse(run_dir: Path, ev: EvalConfig, **kwargs: Any) -> dict[str, dict]:
     """The records of ``ev.metrics``: stored ones at the same sample count are read, the others computed
     (``kwargs`` go to :func:`~latentprior.evaluation.evaluate_run`)."""
     from latentprior.evaluation import evaluate_run
-    from latentprior.experiments.state import run_is_done
-
-    todo = tuple(m for m in ev.metrics if not run_is_done(run_dir, [m], sample_count(ev, m)))
+    todo = tuple(missing_metrics(run_dir, ev))
     records = evaluate_run(run_dir, dataclasses.replace(ev, metrics=todo), **kwargs) if todo else {}
     return {m: records[m] if m in records else json.loads((run_dir / "eval" / f"{m}.json").read_text())
             for m in ev.metrics}

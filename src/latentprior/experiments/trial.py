@@ -19,7 +19,7 @@ from typing import Any
 
 from latentprior.config import config_from_dict, config_to_dict, eval_config_from_dict
 from latentprior.experiments.grid import SweepSpec, Trial
-from latentprior.experiments.state import run_is_done
+from latentprior.experiments.state import missing_metrics
 
 __all__ = ["run_trial", "make_payload", "read_eval", "TrialFn"]
 
@@ -31,7 +31,7 @@ def make_payload(trial: Trial, spec: SweepSpec, out: Path) -> dict[str, Any]:
     (``eval.metrics`` holds only the metrics still missing, possibly none)."""
     run_dir = Path(out).resolve() / "runs" / trial.name
     ev = spec.eval
-    missing = [m for m in ev.metrics if not run_is_done(run_dir, [m], ev.n)]
+    missing = missing_metrics(run_dir, ev)
     return {
         "name": trial.name,
         "run_dir": str(run_dir),

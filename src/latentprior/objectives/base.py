@@ -85,6 +85,9 @@ class Objective:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.use_adam()
         self.step_options = StepOptions()  # set by open_run (training/run.py); the default: plain fp32, one process
+        # Why a replayed CUDA graph of the step would compute something else (host-side state that changes per
+        # step), or None; training/performance.py's use_cuda_graphs refuses capture when set.
+        self.graph_blocker: str | None = None
 
     def use_adam(self, **impl: bool) -> None:
         """(Re)build every group's Adam with implementation flags ``impl`` (``foreach``, ``fused``, ``capturable``;

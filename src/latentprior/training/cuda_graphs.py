@@ -13,7 +13,8 @@ static device buffers and replays them with one launch. What the step computes i
   of phase (train/eval modes differ) is a new graph, captured after its own warm-up.
 
 Not capturable, so refused by ``performance.use_cuda_graphs``: the fp16 GradScaler (it reads the overflow flag
-on the host) and multi-process training (collectives per update).
+on the host), multi-process training (collectives per update) and an objective with host-side per-step state
+(``Objective.graph_blocker``: the cvae's annealed KL weight).
 
 ``capture=False`` runs the same bookkeeping (static buffers, warm-up, re-capture keys) eagerly: it is how the
 CPU tests exercise this module. Exactness against the eager step on a real GPU is tests/test_speed_options.py's

@@ -77,10 +77,9 @@ def _log(run: Run, window: MetricWindow, logger: MetricLogger | None, bar: tqdm,
     return last
 
 
-def _save_samples(run: Run, n: int, name: str, **grid: Any) -> None:
+def _save_samples(run: Run, n: int, name: str) -> None:
     """A grid of ``n`` samples from the fixed generator seed 0, so grids of one run compare across steps."""
-    x = run.data.batch(torch.arange(min(RECON_PAIRS, len(run.data)), device=run.device))  # a conditional model's y
-    save_image_grid(sample_images(run.model, x, n), run.run_dir / "samples" / name, **grid)
+    save_image_grid(sample_images(run.model, _fixed_images(run), n), run.run_dir / "samples" / name)
 
 
 def _images_every(tc) -> int:
@@ -89,9 +88,13 @@ def _images_every(tc) -> int:
     return tc.images_every or tc.checkpoint_every
 
 
+def _fixed_images(run: Run) -> torch.Tensor:
+    """The first training images: the previews' inputs (and a conditional model's conditions), fixed per run."""
+    return run.data.batch(torch.arange(min(RECON_PAIRS, len(run.data)), device=run.device))
+
+
 def _previews(run: Run, n_samples: int) -> dict:
-    x = run.data.batch(torch.arange(min(RECON_PAIRS, len(run.data)), device=run.device))  # the first images, fixed
-    return preview_images(run.model, x, n_samples=n_samples)
+    return preview_images(run.model, _fixed_images(run), n_samples=n_samples)
 
 
 def _finish(run: Run, logger: MetricLogger | None) -> None:

@@ -42,11 +42,14 @@ def step_options(tc: TrainConfig, device: torch.device,
                        autocast_cache=not graphs)
 
 
-def use_cuda_graphs(tc: TrainConfig, device: torch.device, multi_process: bool) -> bool:
-    """Whether the step is captured as a CUDA graph (``train.cuda_graphs``): ``auto`` wherever it can be."""
+def use_cuda_graphs(tc: TrainConfig, device: torch.device, multi_process: bool,
+                    objective_blocker: str | None = None) -> bool:
+    """Whether the step is captured as a CUDA graph (``train.cuda_graphs``): ``auto`` wherever it can be.
+    ``objective_blocker``: the objective's ``graph_blocker`` (why its step cannot be replayed), if any."""
     blockers = [why for bad, why in ((device.type != "cuda", f"the device is {device.type}, not CUDA"),
                                      (tc.amp == "fp16", "train.amp fp16's GradScaler reads overflow on the host"),
-                                     (multi_process, "multi-process training averages gradients per update"))
+                                     (multi_process, "multi-process training averages gradients per update"),
+                                     (objective_blocker is not None, objective_blocker))
                 if bad]
     if tc.cuda_graphs == "on" and blockers:
         raise ConfigError(f"train.cuda_graphs on cannot capture this run: {blockers[0]}; use auto or off")

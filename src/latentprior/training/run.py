@@ -54,7 +54,7 @@ class EpochSampler:
 
     def __init__(self, n: int, batch_size: int, seed: int, device: torch.device | str | None = None) -> None:
         if n < batch_size:
-            raise ValueError(f"dataset has {n} images, fewer than one batch of {batch_size}")
+            raise ConfigError(f"train.batch_size {batch_size} is larger than the dataset's {n} images")
         self.n, self.batch_size, self.seed = n, batch_size, seed
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.steps_per_epoch = n // batch_size
@@ -188,7 +188,7 @@ def open_run(cfg: Config, run_dir: str | Path | None, *, data: ImageDataset | No
             model = distributed.convert_global_batchnorm(model)
         distributed.broadcast_state(model)  # identical replicas from the start, whatever the init did
     objective = build_objective(cfg, model)
-    graphs = use_cuda_graphs(tc, device, ctx.enabled)
+    graphs = use_cuda_graphs(tc, device, ctx.enabled, objective.graph_blocker)
     objective.use_adam(**adam_options(tc, device, graphs))
     objective.step_options = step_options(tc, device, distributed.all_reduce_gradients if ctx.enabled else None,
                                           graphs=graphs)
