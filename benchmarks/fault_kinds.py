@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fault_hostile import hostile_files
+from fault_sweeps import SWEEP_KINDS
 from fault_tools import (
     CHECKPOINT_EVERY,
     checkpoint_state,
@@ -254,4 +255,5 @@ KINDS: dict[str, Callable[..., list[Outcome]]] = {
     "inf_log_density": numeric_trial("logdensity", ("vae",), 2),
     "two_writers": two_writers,
     "hostile_files": hostile_files,
+    **SWEEP_KINDS,
 }

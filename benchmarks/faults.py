@@ -1,4 +1,5 @@
-"""Fault injection: kill -9 anywhere, full disks, read-only run directories, NaN/inf, two writers, hostile files.
+"""Fault injection: kill -9 anywhere, full disks, read-only run directories, NaN/inf, two writers, hostile files,
+sweep drivers killed and sweep trials that raise.
 
     python benchmarks/faults.py            # reduced set (a few trials per kind, a few minutes on 2 cores)
     python benchmarks/faults.py --full     # >= 20 kill trials (VAE and AAE), 3 of every other kind
@@ -77,7 +78,8 @@ def format_table(rows: list[Row]) -> str:
 
 
 REDUCED = {"kill_vae": 2, "kill_aae": 2, "disk_full_checkpoint": 1, "disk_full_eval": 1, "read_only": 1,
-           "nan_batch": 1, "inf_parameter": 1, "inf_log_density": 1, "two_writers": 1, "hostile_files": 1}
+           "nan_batch": 1, "inf_parameter": 1, "inf_log_density": 1, "two_writers": 1, "hostile_files": 1,
+           "sweep_driver_kill": 2, "sweep_trial_raises": 1}
 FULL = {**{k: 3 for k in REDUCED}, "kill_vae": 12, "kill_aae": 12}
 
 

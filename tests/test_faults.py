@@ -2,9 +2,9 @@
 
 One trial per fault kind, each driving the ``latentprior`` command in subprocesses: kill -9 during a
 checkpoint write then ``resume`` (losses equal to an uninterrupted run's), NaN in a batch, disk full during a
-checkpoint write, a read-only run directory, a second writer, and hostile files reaching the readers through
-the command line. Tests marked xfail(strict) document protections the command does not give yet; once it
-does, they fail as XPASS and the marker goes.
+checkpoint write, a read-only run directory, a second writer, hostile files reaching the readers through
+the command line, a sweep driver killed then rerun, and a sweep trial that raises. Tests marked xfail(strict)
+document protections the command does not give yet; once it does, they fail as XPASS and the marker goes.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import fault_kinds  # noqa: E402
+import fault_sweeps  # noqa: E402
 from fault_tools import small_fs  # noqa: E402
 
 pytestmark = pytest.mark.faults
@@ -67,3 +68,13 @@ def test_second_writer_is_refused_naming_the_first(tmp_path, ref):
                                   "checkpoint index not a mapping"])
 def test_hostile_files_through_the_command(tmp_path, ref, case):
     _survived(fault_kinds.hostile_files(tmp_path, 0, random.Random(6), ref, only=(case,)))
+
+
+def test_sweep_driver_killed_after_a_run_finished_then_rerun(tmp_path):
+    outcomes = fault_sweeps.sweep_driver_kill(tmp_path, 0, random.Random(7), runs=2, max_delay=0.0)
+    _survived(outcomes)
+    assert outcomes[0][3].startswith("killed with 1/2 runs done"), outcomes  # the kill landed mid-sweep
+
+
+def test_sweep_trial_that_raises_fails_alone_and_once(tmp_path):
+    _survived(fault_sweeps.sweep_trial_raises(tmp_path, 0, random.Random(8)))
