@@ -12,7 +12,6 @@ TensorBoard folder is not copied (it can be large); the page links it where it l
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +20,9 @@ from PIL import Image
 from latentprior.atomic import atomic_write_bytes
 from latentprior.reports.collect import RunRecord
 from latentprior.reports.plots import plot_losses
+from latentprior.training.metrics_file import read_metrics
 
-__all__ = ["RunAssets", "copy_run_assets", "read_metrics_log", "IMAGES", "DISPLAY_WIDTH"]
+__all__ = ["RunAssets", "copy_run_assets", "IMAGES", "DISPLAY_WIDTH"]
 
 # Run files shown as pictures, in page order: (name in the run, name in the report, caption)
 IMAGES = (("samples/samples.png", "samples.png", "samples G(z), z ~ p(z)"),
@@ -57,18 +57,6 @@ def _display_size(path: Path, *, plot: bool = False) -> tuple[int, int]:
     return w * k, h * k
 
 
-def read_metrics_log(run_dir: Path) -> list[dict]:
-    """The records of ``RUN_DIR/metrics.jsonl`` (an unreadable last line, cut by a crash, is skipped)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    records = []
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
-
-
 def copy_run_assets(record: RunRecord, dest: Path) -> RunAssets:
     """Copy ``record``'s pictures and files into ``dest`` and draw its loss curves there."""
     out = RunAssets()
@@ -77,7 +65,7 @@ def copy_run_assets(record: RunRecord, dest: Path) -> RunAssets:
         if src is not None:
             path = _copy(src, dest / copy_name)
             out.images.append((path, caption, *_display_size(path)))
-    log = read_metrics_log(record.run_dir)
+    log = read_metrics(record.run_dir)
     losses = plot_losses(log, dest / "losses.png")
     if losses is not None:
         shaded = " (grey: prior-only phase)" if any(r.get("phase") == "prior" for r in log) else ""

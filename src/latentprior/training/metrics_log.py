@@ -17,9 +17,10 @@ import torch
 from latentprior.atomic import atomic_write_bytes, writing
 from latentprior.errors import UserError
 from latentprior.training import distributed
+from latentprior.training.metrics_file import read_metrics
 from latentprior.training.tensorboard import RunBoard
 
-__all__ = ["MetricWindow", "NonFiniteLossError", "MetricLogger", "read_metrics"]
+__all__ = ["MetricWindow", "NonFiniteLossError", "MetricLogger", "read_metrics"]  # read_metrics: metrics_file.py
 
 
 class NonFiniteLossError(FloatingPointError, UserError):
@@ -114,9 +115,3 @@ class MetricLogger:
         self._fh.close()
         if self.board is not None:
             self.board.close()
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """All records of ``run_dir/metrics.jsonl`` in order."""
-    path = Path(run_dir) / "metrics.jsonl"
-    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()] if path.exists() else []

@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 
 from latentprior.config import flatten
+from latentprior.training.metrics_file import read_metrics
 
 __all__ = ["RunBoard", "write_hparams", "flat_config", "TB_DIR", "HPARAMS_DIR"]
 
@@ -79,12 +80,9 @@ def _final_metrics(run_dir: Path) -> tuple[dict[str, float], int]:
     simply the last record); ``eval/<metric>``: each eval file's value."""
     metrics: dict[str, float] = {}
     step = 0
-    log = run_dir / "metrics.jsonl"
-    for line in log.read_text().splitlines() if log.is_file() else []:
-        if line.strip():
-            record = json.loads(line)
-            step = int(record.get("step", step))
-            metrics.update({f"final/{k}": float(v) for k, v in record.items() if k.endswith("/loss") and _is_number(v)})
+    for record in read_metrics(run_dir):
+        step = int(record.get("step", step))
+        metrics.update({f"final/{k}": float(v) for k, v in record.items() if k.endswith("/loss") and _is_number(v)})
     for path in sorted((run_dir / "eval").glob("*.json")):
         try:
             value = json.loads(path.read_text()).get("value")
