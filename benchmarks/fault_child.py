@@ -2,7 +2,8 @@
 
 ``LATENTPRIOR_FAULT=KIND:K`` picks the fault; the K-th event of that kind gets it:
 
-* ``batch:K``      — the K-th training batch is all NaN (``ImageDataset.batch``);
+* ``batch:K``      — the K-th training batch is all NaN (the batch ``Run.step`` prepares; preview batches drawn
+  from the same dataset are not counted);
 * ``param:K``      — after the K-th optimizer step, that optimizer's first parameter becomes +inf;
 * ``logdensity:K`` — the K-th call of a prior's ``log_prob`` returns -inf.
 
@@ -52,15 +53,15 @@ def install(spec: str) -> None:
     kind, k = spec.split(":")
     due = _counter(int(k))
     if kind == "batch":
-        from latentprior.data.dataset import ImageDataset
+        import latentprior.training.run as run_module
 
-        original = ImageDataset.batch
+        original = run_module.prepare_batch  # what Run.step, and only it, calls on each training batch
 
-        def batch(self, idx):
-            x = original(self, idx)
+        def prepare_batch(x, tc):
+            x = original(x, tc)
             return torch.full_like(x, float("nan")) if due() else x
 
-        ImageDataset.batch = batch
+        run_module.prepare_batch = prepare_batch
     elif kind == "param":
         def poison(optimizer, args, kwargs) -> None:
             if due():

@@ -198,13 +198,14 @@ def read_only_run(work: Path, i: int, rng: random.Random, ref: Reference,
 
 def numeric_trial(fault: str, models: tuple[str, ...], per_step: int) -> Callable[..., list[Outcome]]:
     """``per_step``: how many events of this kind a step has (at most), so the fault lands after the first
-    checkpoint: a run stopped before any checkpoint has nothing to resume from, only to start again."""
+    checkpoint: a run stopped before any checkpoint has nothing to resume from, only to start again.
+    A trial's ``k`` (the event that is poisoned) is drawn from ``rng`` unless given."""
 
-    def trial(work: Path, i: int, rng: random.Random, ref: Reference) -> list[Outcome]:
+    def trial(work: Path, i: int, rng: random.Random, ref: Reference, k: int | None = None) -> list[Outcome]:
         model = models[i % len(models)]
         _, want, _ = ref.run(model)
         run, mark = work / "run", work / "fired"
-        k = rng.randint(per_step * (CHECKPOINT_EVERY + 1), per_step * 24)
+        k = k if k is not None else rng.randint(per_step * (CHECKPOINT_EVERY + 1), per_step * 24)
         env = {"LATENTPRIOR_FAULT": f"{fault}:{k}", "LATENTPRIOR_FAULT_MARK": str(mark)}
         res = cli(["train", str(ref.config(model)), "--out", str(run)], command=CHILD, env=env)
         at = re.search(r"step (\d+)", res.stderr)

@@ -1,22 +1,27 @@
-"""Sweep fault kinds of benchmarks/faults.py: the sweep driver killed and restarted, and a trial that raises.
+"""Sweep fault kinds of benchmarks/faults.py: the sweep driver killed and restarted, a trial that raises, and a
+Ray worker killed mid-trial.
 
-Both drive ``latentprior sweep FILE --out DIR --local`` on a tiny digits sweep (a few steps per run, NLL on 50
-test images), so a whole sweep is a few seconds. Each trial returns outcomes ``(survived, steps lost beyond the
+The first two drive ``latentprior sweep FILE --out DIR --local`` on a tiny digits sweep (a few steps per run, NLL
+on 50 test images), so a whole sweep is a few seconds; the worker kill runs the same sweep, with longer runs, on
+the local Ray cluster the driver starts. Each trial returns outcomes ``(survived, steps lost beyond the
 checkpoint interval, finished bytes lost, note)`` like the other kinds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import random
+import re
 import signal
+import subprocess
 from pathlib import Path
 
 from fault_tools import checkpoint_state, cli, cli_popen, losses, wait_for
 
-__all__ = ["SWEEP_KINDS", "sweep_driver_kill", "sweep_trial_raises"]
+__all__ = ["SWEEP_KINDS", "sweep_driver_kill", "sweep_trial_raises", "sweep_worker_kill"]
 
 Outcome = tuple[bool, int, int, str]
 _CHECKPOINT_EVERY = 2
@@ -30,12 +35,12 @@ _BASE = {"data": {"name": "digits"}, "net": {"width": 0.0625},
 _EVAL = {"metrics": ["nll"], "n": 50, "nll_k": 4}
 
 
-def _sweep_file(folder: Path, **blocks) -> Path:
-    """A sweep file in ``folder`` (JSON is YAML) on the tiny digits base."""
+def _sweep_file(folder: Path, base: dict | None = None, max_concurrent: int = 1, **blocks) -> Path:
+    """A sweep file in ``folder`` (JSON is YAML) on ``base`` (default: the tiny digits base)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "sweep.yaml"
-    path.write_text(json.dumps({"name": "tiny", "base": _BASE, "eval": _EVAL,
-                                "resources": {"threads": 1, "max_concurrent": 1}, **blocks}))
+    path.write_text(json.dumps({"name": "tiny", "base": base or _BASE, "eval": _EVAL,
+                                "resources": {"threads": 1, "max_concurrent": max_concurrent}, **blocks}))
     return path
 
 
@@ -132,4 +137,118 @@ def sweep_trial_raises(work: Path, i: int, rng: random.Random, ref=None) -> list
     return [(not problems, 0, 0, "; ".join(problems))]
 
 
-SWEEP_KINDS = {"sweep_driver_kill": sweep_driver_kill, "sweep_trial_raises": sweep_trial_raises}
+# ------------------------------------------------------------------------------------- Ray worker killed
+
+# Two epochs (30 steps of 0.1-0.2 s): long enough to land a kill mid-training, short enough for a few-second trial.
+_LONG = {**_BASE, "train": {**_BASE["train"], "epochs": 2}}
+_LONG_STEPS = 30
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (children lists of all its threads, recursively); gone processes drop out."""
+    found, todo = set(), [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            try:
+                kids = {int(k) for k in (task / "children").read_text().split()}
+            except (OSError, ValueError):
+                continue
+            todo.extend(kids - found)
+            found |= kids
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not died (a zombie waiting to be reaped has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _ray_worker(driver: int, run: Path) -> int | None:
+    """The pid of the Ray worker training ``run``: the last pid its trial.log names, if that process is a
+    ``ray::`` worker below our own ``driver`` (never a process of another Ray cluster on this machine)."""
+    try:
+        pids = re.findall(r"^== trial \S+ on \S+ pid (\d+) ", (run / "trial.log").read_text(), re.M)
+        pid = int(pids[-1])
+        title = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, IndexError, ValueError):
+        return None
+    return pid if title.startswith(b"ray::") and pid in _descendants(driver) else None
+
+
+def _stop_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL a hung driver's descendants (the Ray cluster it started, which would outlive it), then the driver."""
+    for pid in sorted(_descendants(proc.pid), reverse=True):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    proc.kill()
+
+
+def sweep_worker_kill(work: Path, i: int, rng: random.Random, ref=None, runs: int = 2,
+                      max_concurrent: int | None = None) -> list[Outcome]:
+    """SIGKILL the Ray worker of one run while it trains (after a random 1-26 of its 30 steps are logged) in a
+    sweep on a local Ray cluster (no ``--local``) with ``retries: 1``. The driver records the failed attempt and
+    retries it; every run finishes with the losses and NLL of its twins (the runs share one config), the runs
+    finished before the kill are byte-identical, the sweep exits 0, and ``sweep.json`` counts 2 attempts for the
+    killed run and 1 for the others. Steps lost: those logged at the kill and trained again by the retry.
+
+    ``max_concurrent``: 1 (the last run is killed, after the others finished) or 2 (a random one, while another
+    trains beside it); by default it alternates with ``i``."""
+    cap = max_concurrent or 1 + i % 2
+    names = [f"digits-{chr(97 + r)}" for r in range(runs)]
+    models = {n.split("-")[1]: {} for n in names}
+    sweep, out = _sweep_file(work, base=_LONG, max_concurrent=cap, models=models, retries=1), work / "out"
+    target = names[-1] if cap == 1 else rng.choice(names)
+    run, step = out / "runs" / target, rng.randint(1, _LONG_STEPS - 4)
+    proc = cli_popen(["sweep", str(sweep), "--out", str(out), "--no-progress"])
+    worker = None
+
+    def ready() -> bool:
+        nonlocal worker
+        worker = _ray_worker(proc.pid, run) if max(losses(run), default=0) >= step else None
+        return worker is not None or proc.poll() is not None
+
+    wait_for(ready, timeout=300, poll=0.005)
+    logged, before = 0, {}
+    if worker is not None and proc.poll() is None:
+        before = _finished(out)
+        os.kill(worker, signal.SIGKILL)
+        wait_for(lambda: not _running(worker), timeout=30, poll=0.005)
+        logged = max(losses(run), default=0)
+    try:
+        _, stderr = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        _stop_tree(proc)
+        _, stderr = proc.communicate()
+        stderr += "\n[harness: killed after 300 s]"
+    state = json.loads((out / "sweep.json").read_text()) if (out / "sweep.json").exists() else {"runs": {}}
+    recs = state["runs"]
+    attempts = {n: recs.get(n, {}).get("attempts") for n in names}
+    result = recs.get(target, {}).get("result") or {}
+    resumed = (result.get("steps") or 0) - (result.get("steps_this_session") or 0)
+    after, lost = _finished(out), _bytes_lost(out, before)
+    problems = [f"rc {proc.returncode}: {stderr.strip()[-150:]}"] if proc.returncode != 0 else []
+    if not logged:
+        problems.append(f"no worker killed (the sweep ended first, rc {proc.returncode})")
+    if sorted(after) != names:
+        problems.append(f"done runs {sorted(after)}")
+    if attempts != {n: 2 if n == target else 1 for n in names}:
+        problems.append(f"attempts {attempts}")
+    if lost:
+        problems.append(f"{lost} finished bytes changed")
+    want = [losses(out / "runs" / n) for n in names if n != target]
+    if len(after) == runs and any(losses(run) != w for w in want):
+        problems.append("the retried run's losses differ from its twins'")
+    nll = {json.loads((out / "runs" / n / "eval" / "nll.json").read_text()).get("value") for n in after}
+    if len(nll) > 1:
+        problems.append(f"NLL differs between twins: {sorted(nll)}")
+    note = (f"worker killed at step {logged} of {target} (max_concurrent {cap}); retry resumed at step {resumed}, "
+            f"attempts {attempts.get(target)}")
+    return [(not problems, max(0, logged - resumed - _CHECKPOINT_EVERY) if logged else 0, lost,
+             "; ".join([note, *problems]))]
+
+
+SWEEP_KINDS = {"sweep_driver_kill": sweep_driver_kill, "sweep_trial_raises": sweep_trial_raises,
+               "sweep_worker_kill": sweep_worker_kill}

@@ -1,5 +1,5 @@
 """Fault injection: kill -9 anywhere, full disks, read-only run directories, NaN/inf, two writers, hostile files,
-sweep drivers killed and sweep trials that raise.
+sweep drivers killed, sweep trials that raise, and Ray workers killed mid-trial.
 
     python benchmarks/faults.py            # reduced set (a few trials per kind, a few minutes on 2 cores)
     python benchmarks/faults.py --full     # >= 20 kill trials (VAE and AAE), 3 of every other kind
@@ -9,6 +9,8 @@ survived, steps lost beyond the last checkpoint interval (max over trials), byte
 (must be 0). The last line is ``faults_survived=<survived>/<trials>``. A trial survives when the command either
 continues (``resume`` from the last complete checkpoint, final losses equal to an uninterrupted run's, exactly)
 or refuses with exit status 2 and one ``error:`` line naming the path, leaving every finished result intact.
+A sweep survives when its runs finish as they would have uninterrupted: a transient failure (a Ray worker killed)
+is retried as configured and resumes, a user error fails its run alone, and a rerun skips what is done.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def format_table(rows: list[Row]) -> str:
 
 REDUCED = {"kill_vae": 2, "kill_aae": 2, "disk_full_checkpoint": 1, "disk_full_eval": 1, "read_only": 1,
            "nan_batch": 1, "inf_parameter": 1, "inf_log_density": 1, "two_writers": 1, "hostile_files": 1,
-           "sweep_driver_kill": 2, "sweep_trial_raises": 1}
+           "sweep_driver_kill": 2, "sweep_trial_raises": 1, "sweep_worker_kill": 1}
 FULL = {**{k: 3 for k in REDUCED}, "kill_vae": 12, "kill_aae": 12}
 
 

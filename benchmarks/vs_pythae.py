@@ -21,7 +21,8 @@ Rows, each timed in alternation (A B A B ...) after an equal warm-up, on the sam
 The last line is ``speedup_vs_pythae=<ours / pythae images per second>`` for the paper's architecture (infogan,
 width 1), step row, our defaults against pythae, fp32 both (``--quick``: the CPU preset's row). The paper row is
 repeated with the conv4 net; ``ours fused adam`` is ``train.adam_impl: fused`` (opt-in on the CPU: it changes
-the summation order of the update, see training/performance.py).
+the summation order of the update, see training/performance.py), ``ours fused adam+cl`` adds channels_last: the
+fastest fp32 options together.
 """
 
 from __future__ import annotations
@@ -121,6 +122,8 @@ def step_rows(label: str, cfg_path: str, data, device, rounds: int, fast: bool, 
         cands["ours bf16+cl"] = open_train_run(cfg_path, data, device, **like,
                                                **{"train.amp": "bf16", "train.channels_last": True}).step
         cands["ours fused adam"] = open_train_run(cfg_path, data, device, **like, **{"train.adam_impl": "fused"}).step
+        cands["ours fused adam+cl"] = open_train_run(cfg_path, data, device, **like, **{
+            "train.adam_impl": "fused", "train.channels_last": True}).step  # the fastest fp32 options together
     times = alternate(cands, device, rounds, min_total_s=min_total_s)
     b, rows = ours.cfg.train.batch_size, []
     for name in [k for k in cands if k != "pythae"]:

@@ -225,6 +225,21 @@ def test_evaluate_run_values_are_the_stages_applied_to_the_same_features(stub_ru
     assert metric_values("nll", out["nll"]) == {"nll": out["nll"]["value"], "nll.std_err": out["nll"]["std_err"]}
 
 
+def test_n_ref_scores_n_samples_against_a_larger_reference_set(stub_run):
+    """eval.n_ref: 60 samples against the first 150 test images (not 60), capped at the test set's size."""
+    out = runner_mod.evaluate_run(stub_run, EvalConfig(metrics=("fid",), n=60, n_ref=150, batch_size=40),
+                                  progress=False)
+    ext = _CheapExtractor()
+    real = ext(load_dataset("digits", "test", None).images[:150]).double().numpy()
+    fake = ext(_by_hand(_StubModel().eval(), 60, 0)).double().numpy()
+    fid = frechet_distance(real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False))
+    assert out["fid"]["value"] == pytest.approx(fid, rel=1e-9)
+    assert (out["fid"]["protocol"]["n"], out["fid"]["protocol"]["n_ref"]) == (60, 150)
+    size = len(load_dataset("digits", "test", None))
+    big = runner_mod.evaluate_run(stub_run, EvalConfig(metrics=("fid",), n=60, n_ref=10**6), progress=False)
+    assert big["fid"]["protocol"]["n_ref"] == size and big["fid"]["protocol"]["n_ref_asked"] == 10**6
+
+
 def test_evaluate_run_is_deterministic_batch_independent_and_cached(stub_run):
     _CheapExtractor.calls = 0
     cfg = EvalConfig(metrics=("fid", "kid"), n=120, batch_size=50)

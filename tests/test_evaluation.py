@@ -311,6 +311,44 @@ def test_cache_hits_only_on_the_exact_key(tmp_path, monkeypatch):
     assert FeatureCache().root == tmp_path / "env"
 
 
+def test_a_second_process_missing_the_same_key_waits_and_reads_the_first_ones_result(tmp_path):
+    """Two trials reaching evaluation together must not both spend the reference pass: while one holds the key's
+    lock, the other waits, then reads the cache instead of extracting (each thread opens its own lock file
+    description, so they contend as two processes would)."""
+    import threading
+    import time
+
+    from latentprior.evaluation.features import images_sha1, reference_features
+
+    calls = []
+
+    class Counting:
+        def protocol(self):
+            return {"network": "counting"}
+
+        def __call__(self, x):
+            calls.append(len(x))
+            return x.flatten(1)[:, :3].float()
+
+    images = torch.randint(0, 255, (20, 1, 4, 4), dtype=torch.uint8)
+    key = {"dataset": "d", "split": "test", "data_sha1": images_sha1(images), "count": 20, "network": "counting"}
+    expected = feature_statistics(np.random.default_rng(1).random((20, 3)))
+    cache, got = FeatureCache(tmp_path), []
+    second = threading.Thread(target=lambda: got.append(
+        reference_features(images, Counting(), dataset="d", split="test", cache_dir=tmp_path, progress=False)))
+    with cache.computing(key):
+        second.start()
+        time.sleep(0.5)
+        assert not got and not calls  # waiting on the lock, not computing beside us
+        cache.save_statistics(key, expected)
+    second.join(timeout=30)
+    assert got and not calls and np.array_equal(got[0].stats.sigma, expected.sigma)
+    # The lock does not stand in the way of a key nobody is computing.
+    other = reference_features(images[:10], Counting(), dataset="d", split="test", cache_dir=tmp_path,
+                               progress=False)
+    assert calls == [10] and other.stats.n == 10
+
+
 # ----------------------------------------------------------------------------------------- Inception Score
 
 

@@ -97,6 +97,20 @@ def test_seeds_are_fixed_across_beta():
         assert len({c for _, c in members}) == 1  # within (model, seed), runs differ in beta alone
 
 
+def test_a_model_entry_narrows_the_grid_for_itself_alone():
+    spec = tiny_spec(grid={"objective.beta": [0, 0.1, 1], "train.seed": [0, 1]},
+                     models={"flow": {}, "baseline": {"prior.kind": "normal",
+                                                      "grid": {"objective.beta": [1], "train.seed": [0]}}})
+    names = [t.name for t in expand(spec)]
+    assert len(names) == 6 + 1
+    assert [n for n in names if "baseline" in n] == ["digits-baseline-beta1-seed0"]
+    assert sum("flow" in n for n in names) == 6  # the other model keeps the whole grid
+    with pytest.raises(ConfigError, match=r"models.b.grid' names \['train.lr'\], which are not axes"):
+        tiny_spec(models={"b": {"grid": {"train.lr": [1]}}})  # a new axis would change the names' shape
+    with pytest.raises(ConfigError, match=r"models.b.grid' must map grid axes to non-empty lists"):
+        tiny_spec(models={"b": {"grid": {"objective.beta": []}}})
+
+
 def test_select_models_keeps_names():
     from latentprior.experiments.grid import select_models
 
@@ -161,14 +175,14 @@ def test_shipped_sweeps_expand(path):
     if path.stem.startswith("fig3_"):
         assert {0.0, 0.1, 1.0} <= betas
         assert {"vae_flow_fixed_gamma", "aae_adv"} <= models
-        if not path.stem.endswith("_cpu"):
+        if "_cpu" not in path.stem:
             assert {0.0, 0.01, 0.1, 1.0} <= betas and len(seeds) == 5
             assert models == {"vae_flow_fixed_gamma", "vae_flow_learned_gamma", "aae_adv"}
             assert {t.cfg.model.learn_gamma for t in trials if t.labels["model"] == "vae_flow_learned_gamma"} == {True}
             assert len(trials) == len(betas) * 3 * 5
     if path.stem.startswith("fig5_"):
         assert dims == {16, 32, 64, 128} and betas == {0.0, 1.0}
-    assert (path.parent / f"{path.stem}_cpu.yaml").is_file() or path.stem.endswith("_cpu")
+    assert (path.parent / f"{path.stem}_cpu.yaml").is_file() or "_cpu" in path.stem  # a paper sweep has a CPU twin
 
 
 # (dataset, flow layers, flow width, joint epochs, prior epochs, AAE epochs) from appendix A.3
@@ -315,6 +329,7 @@ def _sweep_file(tmp_path: Path, **data) -> Path:
 @pytest.mark.parametrize("data, message", [
     ({"eval": {"metrics": ["fid", "fidd"], "n": 50}}, r"eval.metrics: unknown metric\(s\) \['fidd'\]"),
     ({"eval": {"metrics": ["fid"], "n": 1000}}, r"eval.n = 1000 exceeds the digits test set \(297 images\)"),
+    ({"eval": {"metrics": ["fid"], "n": 50, "n_ref": 300}}, r"eval.n_ref = 300 exceeds the digits test set"),
     ({"eval": {"n": 50}, "models": {"normal": {"prior.kind": "normal", "train.prior_epochs": 1}}},
      r"prior.kind 'normal' is a fixed N\(0, I\) with nothing to train"),
 ])
@@ -470,7 +485,7 @@ def test_the_documented_sweep_example_expands():
     spec = sweep_from_dict(yaml.safe_load(block), ROOT / "configs" / "sweeps")  # base paths: relative to the file
     trials = expand(spec)
     check_sample_counts(spec.eval, trials)
-    assert len(trials) == 3 * 3 * 2 and {t.labels["model_label"] for t in trials} == \
+    assert len(trials) == 2 * 3 * 2 + 2 and {t.labels["model_label"] for t in trials} == \
         {"VAE + RealNVP prior", "VAE + N(0, I) prior", "AAE + adversarial prior"}
 
 
@@ -479,6 +494,16 @@ def test_dataset_sizes_match_the_embedded_digits():
     from latentprior.data.load import SIZES
 
     assert {s: len(load_dataset("digits", s)) for s in ("train", "test")} == SIZES["digits"]
+
+
+def test_a_metric_with_another_reference_size_is_not_done(tmp_path):
+    """A record computed against min(n, |test|) test images is not the one a sweep asking n_ref = 10000 wants."""
+    from latentprior.experiments.state import missing_metrics
+
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "fid.json").write_text(json.dumps({"value": 1.0, "protocol": {"n": 50, "n_ref_asked": 0}}))
+    assert missing_metrics(tmp_path, EvalConfig(metrics=("fid",), n=50)) == []
+    assert missing_metrics(tmp_path, EvalConfig(metrics=("fid",), n=50, n_ref=200)) == ["fid"]
 
 
 def test_a_metric_is_done_at_its_own_sample_count(tmp_path):

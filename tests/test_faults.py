@@ -3,8 +3,9 @@
 One trial per fault kind, each driving the ``latentprior`` command in subprocesses: kill -9 during a
 checkpoint write then ``resume`` (losses equal to an uninterrupted run's), NaN in a batch, disk full during a
 checkpoint write, a read-only run directory, a second writer, hostile files reaching the readers through
-the command line, a sweep driver killed then rerun, and a sweep trial that raises. Tests marked xfail(strict)
-document protections the command does not give yet; once it does, they fail as XPASS and the marker goes.
+the command line, a sweep driver killed then rerun, a sweep trial that raises, and a Ray worker killed mid-trial
+(retried, resumed). Tests marked xfail(strict) document protections the command does not give yet; once it
+does, they fail as XPASS and the marker goes.
 """
 
 from __future__ import annotations
@@ -50,6 +51,13 @@ def test_nan_batch_stops_naming_step_and_update_and_resumes(tmp_path, ref):
     _survived(fault_kinds.KINDS["nan_batch"](tmp_path, 0, random.Random(2), ref))
 
 
+def test_inf_weights_from_the_update_before_a_checkpoint_are_not_saved(tmp_path, ref):
+    """The 48th optimizer step of the VAE (two per step) is step 24's prior update, a checkpoint step: its losses
+    were computed before the update, so only a check of the weights keeps the inf out of the checkpoint."""
+    assert 24 % fault_kinds.CHECKPOINT_EVERY == 0
+    _survived(fault_kinds.KINDS["inf_parameter"](tmp_path, 0, random.Random(4), ref, k=48))
+
+
 def test_disk_full_during_checkpoint_write(tmp_path, ref):
     _survived(fault_kinds.disk_full_checkpoint(tmp_path, 0, random.Random(3), ref))
 
@@ -78,3 +86,9 @@ def test_sweep_driver_killed_after_a_run_finished_then_rerun(tmp_path):
 
 def test_sweep_trial_that_raises_fails_alone_and_once(tmp_path):
     _survived(fault_sweeps.sweep_trial_raises(tmp_path, 0, random.Random(8)))
+
+
+def test_sweep_ray_worker_killed_mid_trial_is_retried_and_resumes(tmp_path):
+    outcomes = fault_sweeps.sweep_worker_kill(tmp_path, 0, random.Random(9), max_concurrent=1)
+    _survived(outcomes)
+    assert outcomes[0][3].startswith("worker killed at step "), outcomes  # the kill landed while it trained

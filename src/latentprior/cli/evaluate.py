@@ -19,6 +19,7 @@ _HELP = {
     "batch_size": "images per forward pass (changes the speed, not the result)",
     "nll_k": "importance samples per test image for the IW-NLL",
     "seed": "the generated set depends on (seed, n) only",
+    "n_ref": "test images on the reference side (0: min(n, |test|)); e.g. --n 5000 --n-ref 10000",
     "lpips_net": "trunk of the LPIPS sample-diversity metric",
     "lpips_pairs": "generated pairs the LPIPS diversity averages over",
 }

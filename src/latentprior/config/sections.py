@@ -298,7 +298,10 @@ class EvalConfig:
     """
 
     metrics: tuple[str, ...] = ("fid", "pr", "kid")
-    n: int = 10000  # generated samples (the reference side uses min(n, |test|) test images)
+    n: int = 10000  # generated samples
+    # test images on the reference side; 0: min(n, |test|). Set it to score n samples against the whole test
+    # set (e.g. 5,000 samples against MNIST's 10,000 test images); capped at |test|.
+    n_ref: int = 0
     batch_size: int = 100
     nll_k: int = 100  # importance samples per test image for the IW-NLL
     seed: int = 0  # the generated set depends on (seed, n) only
@@ -312,5 +315,5 @@ class EvalConfig:
     def __post_init__(self) -> None:
         _check(len(self.metrics) >= 1, "eval.metrics must name at least one metric")
         _check(self.n >= 2, f"eval.n must be >= 2 (a covariance needs two samples), got {self.n}")
-        _at_least(self, "eval", batch_size=1, nll_k=1, lpips_pairs=1, separability_n=4, ppl_n=1)
+        _at_least(self, "eval", n_ref=0, batch_size=1, nll_k=1, lpips_pairs=1, separability_n=4, ppl_n=1)
         _check(self.ppl_epsilon > 0, f"eval.ppl_epsilon must be > 0, got {self.ppl_epsilon}")

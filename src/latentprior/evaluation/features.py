@@ -106,13 +106,22 @@ def reference_features(images: Tensor, extractor, *, dataset: str, split: str, k
     key = {"dataset": dataset, "split": split, "data_sha1": data_sha1 or images_sha1(images),
            "count": images.shape[0]} | extractor.protocol()
     cache = FeatureCache(cache_dir)
+    hit = _cached(cache, key, keep)
+    if hit is not None:
+        return hit
+    with cache.computing(key):  # a process computing the same key now finishes first; then its file is read
+        hit = _cached(cache, key, keep)
+        if hit is not None:
+            return hit
+        out = extract(images, extractor, keep=keep, batch_size=batch_size, desc="reference features",
+                      progress=progress)
+        cache.save_statistics(key, out.stats)
+        if keep:
+            cache.save_features(key, out.features)
+    return out
+
+
+def _cached(cache: FeatureCache, key: dict, keep: bool) -> FeatureSet | None:
     stats = cache.load_statistics(key)
     feats = cache.load_features(key) if keep else None
-    if stats is not None and (feats is not None or not keep):
-        return FeatureSet(stats, feats)
-    out = extract(images, extractor, keep=keep, batch_size=batch_size, desc="reference features",
-                  progress=progress)
-    cache.save_statistics(key, out.stats)
-    if keep:
-        cache.save_features(key, out.features)
-    return out
+    return FeatureSet(stats, feats) if stats is not None and (feats is not None or not keep) else None

@@ -6,7 +6,7 @@ Metrics that read features share one pass (see :mod:`~latentprior.evaluation.fea
 
     generated_images(model, n, seed) ─► extract ─► (μ, Σ) [+ raw features] ─┐
                                                                             ├─► fid / pr / kid
-    first min(n, |test|) test images ─► extract (cached by key) ──────────────┘
+    first n_ref test images ─────────► extract (cached by key) ──────────────┘
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ def _inputs(model, cfg, eval_cfg: EvalConfig, data_dir, weights_dir, progress) -
 
     test = load_dataset(cfg.data.name, "test", data_dir if data_dir is not None else cfg.data.dir,
                         verify=cfg.data.verify)
-    n_ref = min(eval_cfg.n, len(test))
-    protocol = {"dataset": cfg.data.name, "split": "test", "n": eval_cfg.n, "n_ref": n_ref, "seed": eval_cfg.seed,
+    n_ref = min(eval_cfg.n_ref or eval_cfg.n, len(test))
+    protocol = {"dataset": cfg.data.name, "split": "test", "n": eval_cfg.n, "n_ref": n_ref,
+                "n_ref_asked": eval_cfg.n_ref, "seed": eval_cfg.seed,
                 "reference": f"first {n_ref} test images in file order",
                 "data_sha1": images_sha1(test.images[:n_ref])}
     device = next(iter(model.parameters())).device

@@ -42,6 +42,9 @@ def check_sample_counts(ev: EvalConfig, trials: list[Trial]) -> None:
         if size is not None and ev.n > size:
             raise ConfigError(f"eval.n = {ev.n} exceeds the {name} test set ({size} images); "
                               f"set eval.n (or --eval-n) to at most {size}")
+        if size is not None and ev.n_ref > size:
+            raise ConfigError(f"eval.n_ref = {ev.n_ref} exceeds the {name} test set ({size} images); "
+                              f"set it to at most {size} (0: min(n, |test|))")
 
 
 def _plain(v: Any) -> str:

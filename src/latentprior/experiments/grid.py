@@ -10,6 +10,7 @@ A sweep YAML names a base run config and the axes to vary::
     models:                                # optional: label -> overrides; `base:` swaps the base config,
       vae_flow_fixed_gamma: {prior.kind: realnvp, objective.kind: vae, model.learn_gamma: false}
       aae_adv: {base: ../mnist_aae_adv.yaml, label: "AAE + adversarial prior"}
+      vae_normal: {prior.kind: normal, grid: {objective.beta: [1], train.seed: [0]}}  # a baseline at one point
     grid:                                  # dotted config key -> values; the product of all axes
       objective.beta: [0, 0.01, 0.1, 1]
       train.seed: [0, 1, 2, 3, 4]
@@ -20,6 +21,8 @@ Overrides are applied in the order base -> ``overrides`` -> dataset -> model -> 
 axis wins over everything. Seeds are a grid axis like any other, which is what keeps them fixed across
 β: the runs ``…-beta0-seed1`` and ``…-beta1-seed1`` differ in β alone. A run's name is built from its
 labels and grid values only, so it is stable across restarts and readable (``mnist-aae_adv-beta0.1-seed1``).
+A dataset or model entry's own ``grid:`` narrows (or replaces the values of) axes of the sweep's grid for
+that entry alone; it may not add an axis, so every run name keeps the same shape.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ __all__ = ["SweepSpec", "Resources", "Trial", "load_sweep", "sweep_from_dict", "
 AXIS_NAMES = {"objective.beta": "beta", "model.latent_dim": "dim", "train.seed": "seed"}
 
 _SPEC_KEYS = {"name", "base", "overrides", "datasets", "models", "grid", "eval", "resources", "retries"}
-_META_KEYS = {"base", "label"}  # keys of a dataset/model entry that are not config overrides
+_META_KEYS = {"base", "label", "grid"}  # keys of a dataset/model entry that are not config overrides
 
 
 @dataclass(frozen=True)
@@ -115,14 +118,29 @@ def _read_base(base: Any, root: Path, where: str) -> dict[str, Any]:
     raise ConfigError(f"{where}: base must be a path or a mapping, got {type(base).__name__}")
 
 
-def _entries(raw: Any, where: str) -> dict[str, dict[str, Any]]:
+def _entries(raw: Any, where: str, grid: dict[str, list[Any]]) -> dict[str, dict[str, Any]]:
     if raw is None:
         return {}
     if isinstance(raw, list) and where == "datasets":  # shorthand: [mnist, cifar10]
         return {str(n): {"data.name": n} for n in raw}
     if not isinstance(raw, dict) or not all(isinstance(v, dict | None) for v in raw.values()):
         raise ConfigError(f"sweep '{where}' must map a label to a mapping of overrides")
-    return {str(k): dict(v or {}) for k, v in raw.items()}
+    entries = {str(k): dict(v or {}) for k, v in raw.items()}
+    for label, entry in entries.items():
+        _check_entry_grid(entry.get("grid"), grid, f"{where}.{label}.grid")
+    return entries
+
+
+def _check_entry_grid(own: Any, grid: dict[str, list[Any]], where: str) -> None:
+    """An entry's ``grid:`` maps axes of the sweep's grid to non-empty lists (a new axis would change run names)."""
+    if own is None:
+        return
+    if not isinstance(own, dict) or not all(isinstance(v, list) and v for v in own.values()):
+        raise ConfigError(f"sweep '{where}' must map grid axes to non-empty lists of values, got {own!r}")
+    extra = sorted(map(str, set(own) - set(grid)))
+    if extra:
+        raise ConfigError(f"sweep '{where}' names {extra}, which are not axes of the sweep's grid {list(grid)}; "
+                          "an entry may only narrow the sweep's axes")
 
 
 def _registered_metrics(ev: EvalConfig) -> EvalConfig:
@@ -145,6 +163,7 @@ def sweep_from_dict(data: dict[str, Any], root: Path, default_name: str = "sweep
     grid = data.get("grid") or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise ConfigError("sweep 'grid' must map dotted config keys to non-empty lists of values")
+    grid = {str(k): list(v) for k, v in grid.items()}
     ev = _registered_metrics(eval_config_from_dict(data.get("eval")))  # now, not after every run has trained
     overrides = data.get("overrides") or {}
     if not isinstance(overrides, dict):
@@ -155,10 +174,10 @@ def sweep_from_dict(data: dict[str, Any], root: Path, default_name: str = "sweep
     return SweepSpec(
         name=str(data.get("name", default_name)),
         base=_read_base(data.get("base", {}), root, "sweep"),
-        grid={str(k): list(v) for k, v in grid.items()},
+        grid=grid,
         overrides=dict(overrides),
-        datasets=_entries(data.get("datasets"), "datasets"),
-        models=_entries(data.get("models"), "models"),
+        datasets=_entries(data.get("datasets"), "datasets", grid),
+        models=_entries(data.get("models"), "models", grid),
         eval=ev,
         resources=section_from_dict(Resources, data.get("resources"), "resources"),
         retries=retries,
@@ -223,7 +242,8 @@ def expand(spec: SweepSpec, extra: dict[str, Any] | None = None) -> list[Trial]:
             if "base" in meta:
                 base = _read_base(meta["base"], spec.root, where)
         base_cfg = config_from_dict(base)
-        for values in itertools.product(*(spec.grid[k] for k in keys)):
+        axes = {**spec.grid, **d_meta.get("grid", {}), **m_meta.get("grid", {})}  # the model's narrowing wins
+        for values in itertools.product(*(axes[k] for k in keys)):
             gv = dict(zip(keys, values, strict=True))
             overrides = {**spec.overrides, **d_over, **m_over, **gv}
             try:

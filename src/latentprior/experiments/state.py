@@ -29,28 +29,32 @@ STATE_FILE = "sweep.json"
 STATUSES = ("pending", "running", "done", "failed")
 
 
-def _eval_done(path: Path, n: int | None) -> bool:
-    """An eval file exists and, when both say, was computed on ``n`` samples (an n changed in the sweep file
-    re-evaluates the run instead of mixing sample counts in one table)."""
+def _eval_done(path: Path, wanted: dict[str, int] | None) -> bool:
+    """An eval file exists and, for each key of ``wanted`` its protocol states, was computed with that value
+    (an n changed in the sweep file re-evaluates the run instead of mixing sample counts in one table)."""
     if not path.is_file():
         return False
-    if n is None:
+    if not wanted:
         return True
     try:
         protocol = json.loads(path.read_text()).get("protocol")
     except (json.JSONDecodeError, AttributeError):
         return False
-    return not (isinstance(protocol, dict) and "n" in protocol) or protocol["n"] == n
+    if not isinstance(protocol, dict):
+        return True
+    return all(protocol[k] == v for k, v in wanted.items() if k in protocol)
 
 
-def run_is_done(run_dir: Path, metrics: list[str], n: int | None = None) -> bool:
-    """Whether ``run_dir`` holds an eval JSON for every one of ``metrics`` (computed with ``n`` samples, if given)."""
-    return all(_eval_done(Path(run_dir) / "eval" / f"{m}.json", n) for m in metrics)
+def run_is_done(run_dir: Path, metrics: list[str], wanted: dict[str, int] | None = None) -> bool:
+    """Whether ``run_dir`` holds an eval JSON for every one of ``metrics`` (computed as ``wanted`` says, if given)."""
+    return all(_eval_done(Path(run_dir) / "eval" / f"{m}.json", wanted) for m in metrics)
 
 
-def sample_count(ev: EvalConfig, metric: str) -> int:
-    """The n a metric's record states in its protocol (what decides whether a stored record is reused)."""
-    return {"separability": ev.separability_n, "ppl": ev.ppl_n}.get(metric.split("_")[0], ev.n)
+def sample_count(ev: EvalConfig, metric: str) -> dict[str, int]:
+    """The sample counts a metric's record states in its protocol (what decides whether a stored record is
+    reused): its own n, and for the test-reference metrics the reference size asked for."""
+    own = {"separability": ev.separability_n, "ppl": ev.ppl_n}.get(metric.split("_")[0])
+    return {"n": own} if own is not None else {"n": ev.n, "n_ref_asked": ev.n_ref}
 
 
 def missing_metrics(run_dir: Path, ev: EvalConfig, metrics: Iterable[str] | None = None) -> list[str]:

@@ -1,7 +1,8 @@
 """The training loop: open the run, step it, log windowed means, checkpoint; training/run.py holds the step.
 
 The loop reads top to bottom: every step's losses are checked finite (per step on the CPU, where the check is
-free; at log and checkpoint steps on a GPU, where it syncs), so a checkpoint never holds a diverged model.
+free; at log and checkpoint steps on a GPU, where it syncs), and the weights before a checkpoint or a preview
+takes them, so a checkpoint never holds a diverged model.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from tqdm.auto import tqdm
 from latentprior.config import Config
 from latentprior.sampling.grid import save_image_grid
 from latentprior.training.device import peak_memory_mb
-from latentprior.training.metrics_log import MetricLogger, MetricWindow
+from latentprior.training.metrics_log import MetricLogger, MetricWindow, NonFiniteLossError
 from latentprior.training.previews import RECON_PAIRS, preview_grids, preview_images, sample_images, save_previews
 from latentprior.training.run import Run, open_run
 from latentprior.training.tensorboard import write_hparams
@@ -45,6 +46,8 @@ def train(cfg: Config, run_dir: str | Path, *, max_steps: int | None = None) -> 
             save = step % tc.checkpoint_every == 0 or step == end
             if step % check_every == 0 or save:
                 window.check(step, phase)
+            if save or step % _images_every(tc) == 0 or (tc.samples_every and step % tc.samples_every == 0):
+                _check_weights(run, step, phase)  # before a checkpoint or a preview takes them
             if step % tc.log_every == 0 or step == end:
                 last = _log(run, window, logger, bar, phase)
             if run.ctx.is_main and tc.samples_every and step % tc.samples_every == 0:
@@ -62,6 +65,18 @@ def train(cfg: Config, run_dir: str | Path, *, max_steps: int | None = None) -> 
         if logger is not None:
             logger.close()
     return _summary(run, start, time.perf_counter() - t_start, last)
+
+
+def _check_weights(run: Run, step: int, phase: str) -> None:
+    """Stop if an update left a non-finite weight. The losses checked above were computed before this step's
+    updates, so a finite loss can still be followed by an overflowing update, which a checkpoint must not keep."""
+    bad = [k for k, opt in run.objective.optimizers.items()
+           if not all(bool(torch.isfinite(p).all()) for g in opt.param_groups for p in g["params"])]
+    if bad:
+        raise NonFiniteLossError(
+            f"non-finite weights after the {' and '.join(bad)} update at step {step} (phase {phase}); the run "
+            f"stopped and {run.run_dir / 'checkpoints'} keeps the last good state — lower the learning rate or "
+            f"check the data, then `latentprior resume`")
 
 
 def _log(run: Run, window: MetricWindow, logger: MetricLogger | None, bar: tqdm, phase: str) -> dict[str, Any]:
