@@ -26,6 +26,9 @@ _NOT_A_RESULT = {"n", "seed", "batch_size", "k", "nll_k", "step", "n_real", "n_f
                  "wall_s", "elapsed_s", "dims", "nearest_k", "subsets", "subset_size", "n_ref", "splits"}
 
 
+TIMING = ("train_s", "wall_s")  # the trial result's timings a report shows per run
+
+
 @dataclass
 class RunRecord:
     """One run as the report sees it. ``config`` is the run's ``config.yaml`` (None before it was written)."""
@@ -37,6 +40,8 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)  # column name -> value, as read from eval JSON
     eval_n: int | None = None  # the sample count in the eval files' protocol (None when they do not say)
     config: dict[str, Any] | None = None
+    # seconds, from a sweep's record of the trial: "train_s" (training this session), "wall_s" (training + eval)
+    timing: dict[str, float] = field(default_factory=dict)
 
     def file(self, name: str) -> Path | None:
         """``RUN_DIR/<name>`` (e.g. ``samples/samples.png``, ``metrics.jsonl``) if it exists."""
@@ -142,6 +147,8 @@ def collect_runs(path: str | Path) -> list[RunRecord]:
         run_dir = path / rec.get("run_dir", f"runs/{name}")
         labels = dict(rec.get("labels") or {})
         labels.setdefault("model_label", labels.get("model", ""))
+        result = rec.get("result") if isinstance(rec.get("result"), dict) else {}
+        timing = {k: float(result[k]) for k in TIMING if isinstance(result.get(k), int | float)}
         records.append(RunRecord(name, run_dir, rec.get("status", "pending"), labels, *_read_metrics(run_dir),
-                                 _read_config(run_dir)))
+                                 _read_config(run_dir), timing))
     return records

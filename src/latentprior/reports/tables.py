@@ -20,7 +20,7 @@ from typing import Any
 
 from latentprior.atomic import atomic_write_bytes
 from latentprior.config import flatten
-from latentprior.reports.collect import LABEL_KEYS, RunRecord
+from latentprior.reports.collect import LABEL_KEYS, TIMING, RunRecord
 
 __all__ = ["metric_columns", "summarize", "runs_table", "write_csv", "write_text", "markdown_table", "fmt",
            "sample_count_warnings", "config_differences", "better", "arrow", "LOWER_IS_BETTER", "HIGHER_IS_BETTER"]
@@ -80,11 +80,14 @@ def summarize(records: list[RunRecord], metrics: list[str] | None = None) -> lis
 
 
 def runs_table(records: list[RunRecord], metrics: list[str] | None = None) -> list[dict[str, Any]]:
-    """One row per run: name, status, labels, the eval sample count, then each metric (NaN where missing)."""
+    """One row per run: name, status, labels, the eval sample count, each metric (NaN where missing), then the
+    sweep's timings in minutes when any run has them (training, and training + evaluation)."""
     metrics = metrics if metrics is not None else metric_columns(records)
     keys = _setting_keys(records) + ["seed"]
+    timed = [k for k in TIMING if any(k in r.timing for r in records)]
     return [{"name": r.name, "status": r.status, **{k: r.labels.get(k) for k in keys}, "eval_n": r.eval_n,
-             **{m: r.metrics.get(m, math.nan) for m in metrics}} for r in records]
+             **{m: r.metrics.get(m, math.nan) for m in metrics},
+             **{f"{k[:-2]}_min": r.timing[k] / 60 if k in r.timing else math.nan for k in timed}} for r in records]
 
 
 def arrow(metric: str) -> str:
