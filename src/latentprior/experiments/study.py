@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from latentprior.config import Config, ConfigError, EvalConfig, eval_config_from_dict
-from latentprior.experiments.state import missing_metrics, sample_count
+from latentprior.experiments.state import missing_metrics
 
-__all__ = ["model_configs", "eval_block", "train_model", "evaluate_or_reuse", "sample_count"]
+__all__ = ["model_configs", "eval_block", "train_model", "evaluate_or_reuse"]
 
 
 def model_configs(base: Config, data: dict[str, Any], names: Iterable[str], where: str) -> dict[str, Config]:
