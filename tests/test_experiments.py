@@ -20,6 +20,7 @@ from latentprior.experiments import Resources, expand, load_sweep, run_sweep, ru
 from latentprior.experiments.checks import ChangedRunsError
 from latentprior.experiments.state import SweepState
 from latentprior.training import latest_checkpoint, train
+from latentprior.training.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = sorted((ROOT / "configs" / "sweeps").glob("*.yaml"))
@@ -228,6 +229,7 @@ def test_restart_skips_finished_runs_and_resumes_the_interrupted_one(tmp_path):
     assert state.counts() == {"pending": 2, "running": 0, "done": 2, "failed": 0}
     interrupted = calls[2][0]
     assert latest_checkpoint(tmp_path / "runs" / interrupted)["step"] == 3
+    first_seconds = load_checkpoint(tmp_path / "runs" / interrupted)["train_seconds"]
 
     started: list[tuple[str, int]] = []
 
@@ -241,7 +243,11 @@ def test_restart_skips_finished_runs_and_resumes_the_interrupted_one(tmp_path):
     assert (result["skipped"], result["started"], result["done"], result["failed"]) == (2, 2, 4, [])
     assert len(started) == 2 and dict(started)[interrupted] == 3  # resumed from its checkpoint, not redone
     assert {n for n, _ in started}.isdisjoint({n for n, _ in calls[:2]})
-    assert SweepState.open(tmp_path).runs[interrupted]["result"]["steps_this_session"] == 3
+    resumed = SweepState.open(tmp_path).runs[interrupted]["result"]
+    assert resumed["steps_this_session"] == 3
+    # its training time counts both attempts: the final checkpoint's total starts from the first attempt's
+    final_seconds = load_checkpoint(tmp_path / "runs" / interrupted)["train_seconds"]
+    assert 0 < first_seconds < final_seconds <= resumed["train_total_s"] + 0.005
 
     again = run_sweep(spec, tmp_path, executor="local", progress=False,
                       trial_fn=functools.partial(run_trial, train_fn=counting, evaluate_fn=fake_evaluate))

@@ -51,7 +51,8 @@ def make_sweep(root: Path, betas=(0.0, 0.1, 1.0), dims=(64,), seeds=(0, 1, 2), f
                     (run_dir / "eval" / "pr.json").write_text(json.dumps(  # the layout evaluate_run writes
                         {"metric": "pr", "value": pr, **pr, "elapsed_s": 3.5, "protocol": {"k": 3}}))
                     written[name] = {"fid": fid, "pr": pr}
-                    runs[name]["result"] = {"name": name, "train_s": 60.0 * len(written), "wall_s": 90.0 * len(written)}
+                    runs[name]["result"] = {"name": name, "train_s": 60.0 * len(written), "wall_s": 90.0 * len(written),
+                                            "train_total_s": 120.0 * len(written)}
     (root / "sweep.json").write_text(json.dumps({"sweep": {"name": "test_sweep"}, "runs": runs}))
     return written
 
@@ -75,8 +76,8 @@ def test_report_numbers_equal_the_eval_json(tmp_path):
         assert float(per_run[name]["pr.recall"]) == vals["pr"]["recall"]
         assert per_run[name]["eval_n"] == "1000"
         result = json.loads((tmp_path / "sweep.json").read_text())["runs"][name]["result"]
-        assert (float(per_run[name]["train_min"]), float(per_run[name]["wall_min"])) == \
-            (result["train_s"] / 60, result["wall_s"] / 60)  # the sweep's timings, in minutes
+        timings = tuple(float(per_run[name][f"{k}_min"]) for k in ("train_total", "train", "wall"))
+        assert timings == (result["train_total_s"] / 60, result["train_s"] / 60, result["wall_s"] / 60)  # minutes
     failed = per_run["mnist-aae_adv-dim64-beta1-seed2"]
     assert failed["status"] == "failed" and failed["fid"] == ""
 

@@ -73,6 +73,19 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     assert any((tmp_path / "full" / "tb").iterdir())
 
 
+def test_training_time_is_summed_over_sessions(tmp_path):
+    # a resumed run's summary reports the whole budget's training time: the first session's, as its last
+    # checkpoint holds it, plus the second's
+    cfg = _cfg()
+    first = train(cfg, tmp_path, max_steps=9)
+    kept = load_checkpoint(tmp_path)["train_seconds"]
+    assert 0 < kept <= first["wall_s"] and first["train_s_total"] == first["wall_s"]
+    second = train(cfg, tmp_path)
+    assert second["steps_this_session"] == second["total_steps"] - 9
+    assert second["train_s_total"] == pytest.approx(kept + second["wall_s"], rel=1e-12)
+    assert load_checkpoint(tmp_path)["train_seconds"] <= second["train_s_total"]
+
+
 def test_aae_resume_matches_uninterrupted_run(tmp_path):
     # the three updates (with R1) in the joint phase, prior and discriminator on the frozen encoder after it
     _interrupted_equals_uninterrupted(_cfg(AAE, epochs=0.4, prior_epochs=0.4), tmp_path, stop=5)

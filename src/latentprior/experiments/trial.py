@@ -63,6 +63,10 @@ def _default_evaluate(run_dir, eval_cfg, **kwargs):
     return evaluate_run(run_dir, eval_cfg, **kwargs)
 
 
+def _rounded(v: Any) -> float | None:
+    return round(float(v), 2) if isinstance(v, int | float) else None
+
+
 def run_trial(payload: dict[str, Any], *, train_fn: Callable | None = None,
               evaluate_fn: Callable | None = None) -> dict[str, Any]:
     """Train ``payload['config']`` in ``payload['run_dir']`` (resuming), then evaluate ``payload['eval']``.
@@ -95,7 +99,8 @@ def run_trial(payload: dict[str, Any], *, train_fn: Callable | None = None,
         "name": payload["name"],
         "steps": summary.get("step"),
         "steps_this_session": summary.get("steps_this_session"),
-        "train_s": round(t_train, 2),
+        "train_s": round(t_train, 2),  # this attempt: opening the run, its data and the steps it took
+        "train_total_s": _rounded(summary.get("train_s_total")),  # the run's steps over every attempt
         "wall_s": round(time.perf_counter() - t0, 2),
         "host": socket.gethostname(),
         "pid": os.getpid(),

@@ -26,7 +26,7 @@ _NOT_A_RESULT = {"n", "seed", "batch_size", "k", "nll_k", "step", "n_real", "n_f
                  "wall_s", "elapsed_s", "dims", "nearest_k", "subsets", "subset_size", "n_ref", "splits"}
 
 
-TIMING = ("train_s", "wall_s")  # the trial result's timings a report shows per run
+TIMING = ("train_total_s", "train_s", "wall_s")  # the trial result's timings a report shows per run
 
 
 @dataclass
@@ -40,7 +40,8 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)  # column name -> value, as read from eval JSON
     eval_n: int | None = None  # the sample count in the eval files' protocol (None when they do not say)
     config: dict[str, Any] | None = None
-    # seconds, from a sweep's record of the trial: "train_s" (training this session), "wall_s" (training + eval)
+    # seconds, from a sweep's record of the trial: "train_total_s" (the run's training over all its attempts),
+    # "train_s" (the last attempt's training), "wall_s" (the last attempt's training + evaluation)
     timing: dict[str, float] = field(default_factory=dict)
 
     def file(self, name: str) -> Path | None:

@@ -28,10 +28,11 @@ __all__ = ["train"]
 def train(cfg: Config, run_dir: str | Path, *, max_steps: int | None = None) -> dict[str, Any]:
     """Train (or continue) the run in ``run_dir`` up to the config's budget or global step ``max_steps``.
 
-    Returns a summary: steps done, images/s, peak memory (MiB), last logged metrics, wall time.
+    Returns a summary: steps done, images/s, peak memory (MiB), last logged metrics, wall time (this session's
+    and, as ``train_s_total``, the run's over all sessions).
     """
     run, tc = open_run(cfg, run_dir), cfg.train
-    start = run.steps_done
+    start, seconds_before = run.steps_done, run.train_seconds
     end = run.budget.total_steps if max_steps is None else min(run.budget.total_steps, max_steps)
     logger = MetricLogger(run.run_dir, resume_step=start) if run.ctx.is_main else None
     window, last, t_start = MetricWindow(run.ctx, run.run_dir, start), {}, time.perf_counter()
@@ -56,6 +57,7 @@ def train(cfg: Config, run_dir: str | Path, *, max_steps: int | None = None) -> 
                     and step != run.budget.total_steps):  # the last step's previews are drawn by _finish
                 logger.board.images(step, preview_grids(_previews(run, 64)))
             if save:
+                run.train_seconds = seconds_before + time.perf_counter() - t_start
                 run.save_checkpoint(last)
             bar.update(1)
         if run.ctx.is_main and (run.steps_done == run.budget.total_steps or max_steps is None):
@@ -64,7 +66,9 @@ def train(cfg: Config, run_dir: str | Path, *, max_steps: int | None = None) -> 
         bar.close()
         if logger is not None:
             logger.close()
-    return _summary(run, start, time.perf_counter() - t_start, last)
+    wall = time.perf_counter() - t_start
+    run.train_seconds = seconds_before + wall
+    return _summary(run, start, wall, last)
 
 
 def _check_weights(run: Run, step: int, phase: str) -> None:
@@ -125,6 +129,7 @@ def _finish(run: Run, logger: MetricLogger | None) -> None:
 def _summary(run: Run, start: int, wall: float, last: dict[str, Any]) -> dict[str, Any]:
     steps = run.steps_done - start
     return {"step": run.steps_done, "total_steps": run.budget.total_steps, "steps_this_session": steps,
-            "wall_s": wall, "images_per_s": steps * run.cfg.train.batch_size / max(wall, 1e-9),
+            "wall_s": wall, "train_s_total": run.train_seconds,
+            "images_per_s": steps * run.cfg.train.batch_size / max(wall, 1e-9),
             "peak_memory_mb": peak_memory_mb(run.device), "metrics": last, "run_dir": str(run.run_dir),
             "device": str(run.device), "world_size": run.ctx.world_size}

@@ -105,6 +105,9 @@ class Run:
     sampler: EpochSampler
     budget: RunBudget
     steps_done: int = 0
+    # seconds the training loop spent on the steps taken so far, summed over sessions: a resumed run's cost is
+    # the whole budget's, not its last session's (steps redone after a crash count once, as they are kept once)
+    train_seconds: float = 0.0
     graphed: GraphedStep | None = None  # train.cuda_graphs: the updates replayed from CUDA graphs
 
     @property
@@ -135,7 +138,8 @@ class Run:
     def checkpoint_state(self) -> dict[str, Any]:
         """Everything :meth:`restore` needs to continue exactly. A collective: call it on every process."""
         state = {"model": self.model.state_dict(), "optimizers": self.objective.state_dict(),
-                 "rng": _rng_state(self.device, self.ctx), "image_shape": list(self.data.image_shape)}
+                 "rng": _rng_state(self.device, self.ctx), "image_shape": list(self.data.image_shape),
+                 "train_seconds": float(self.train_seconds)}
         scaler = self.objective.step_options.scaler
         if scaler is not None:  # fp16: the loss scale and its growth counter decide which steps are skipped
             state["scaler"] = scaler.state_dict()
@@ -150,6 +154,7 @@ class Run:
         if scaler is not None and "scaler" in ckpt:
             scaler.load_state_dict(ckpt["scaler"])
         self.steps_done = ckpt["step"]
+        self.train_seconds = float(ckpt.get("train_seconds", 0.0))  # absent from checkpoints that predate it
         _restore_rng(ckpt["rng"], self.device, self.ctx, self.cfg.train.seed, self.steps_done)
 
     def save_checkpoint(self, metrics: dict[str, Any]) -> None:
