@@ -341,7 +341,7 @@ def test_a_bad_study_file_is_one_line_and_exit_2(tmp_path, capsys, change, messa
     assert not (tmp_path / "out").exists()  # refused before anything trains
 
 
-@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "celeba"])
+@pytest.mark.parametrize("name", ["mnist", "mnist_resnet_cpu", "fashion_mnist", "celeba"])
 def test_shipped_study_files_load(name):
     from latentprior.experiments.disentanglement import MODELS, load_study
 
