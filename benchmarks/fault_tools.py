@@ -27,7 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT_EVERY = 4
 _EXE = Path(sys.executable).with_name("latentprior")
 COMMAND = [str(_EXE)] if _EXE.exists() else [sys.executable, "-m", "latentprior.cli"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+# RAY_worker_niceness: Ray starts its workers at nice 15, where any busy ordinary process on the machine starves
+# them (measured: a 2-trial sweep under three busy processes on 2 cores did not finish one 30-step run in 600 s);
+# the harness times recovery from faults, not the scheduler, so its sweeps' workers run at normal priority.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
+       "RAY_worker_niceness": "0"}
 
 # Two joint epochs and one prior-only epoch of digits (15 steps each), checkpoints every 4 steps, one log line per
 # step: a whole run is a few seconds, and every step's losses are in metrics.jsonl to compare.
