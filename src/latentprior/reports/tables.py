@@ -81,7 +81,8 @@ def summarize(records: list[RunRecord], metrics: list[str] | None = None) -> lis
 
 def runs_table(records: list[RunRecord], metrics: list[str] | None = None) -> list[dict[str, Any]]:
     """One row per run: name, status, labels, the eval sample count, each metric (NaN where missing), then the
-    sweep's timings in minutes when any run has them (training, and training + evaluation)."""
+    sweep's timings in minutes when any run has them (:data:`TIMING`: training over all attempts, the last
+    attempt's training, and its training + evaluation)."""
     metrics = metrics if metrics is not None else metric_columns(records)
     keys = _setting_keys(records) + ["seed"]
     timed = [k for k in TIMING if any(k in r.timing for r in records)]

@@ -36,6 +36,10 @@ def train(cfg: Config, run_dir: str | Path, *, max_steps: int | None = None) -> 
     end = run.budget.total_steps if max_steps is None else min(run.budget.total_steps, max_steps)
     logger = MetricLogger(run.run_dir, resume_step=start) if run.ctx.is_main else None
     window, last, t_start = MetricWindow(run.ctx, run.run_dir, start), {}, time.perf_counter()
+
+    def trained() -> float:  # the run's training seconds over every session, this one up to now
+        return seconds_before + time.perf_counter() - t_start
+
     check_every = 1 if run.device.type == "cpu" else tc.log_every  # a GPU would sync for every check
     bar = tqdm(total=end, initial=start, desc=f"train {run.run_dir.name}", dynamic_ncols=True,
                disable=not (tc.progress and run.ctx.is_main))
@@ -57,7 +61,7 @@ def train(cfg: Config, run_dir: str | Path, *, max_steps: int | None = None) -> 
                     and step != run.budget.total_steps):  # the last step's previews are drawn by _finish
                 logger.board.images(step, preview_grids(_previews(run, 64)))
             if save:
-                run.train_seconds = seconds_before + time.perf_counter() - t_start
+                run.train_seconds = trained()
                 run.save_checkpoint(last)
             bar.update(1)
         if run.ctx.is_main and (run.steps_done == run.budget.total_steps or max_steps is None):
@@ -66,9 +70,8 @@ def train(cfg: Config, run_dir: str | Path, *, max_steps: int | None = None) -> 
         bar.close()
         if logger is not None:
             logger.close()
-    wall = time.perf_counter() - t_start
-    run.train_seconds = seconds_before + wall
-    return _summary(run, start, wall, last)
+    run.train_seconds = trained()
+    return _summary(run, start, run.train_seconds - seconds_before, last)
 
 
 def _check_weights(run: Run, step: int, phase: str) -> None:
