@@ -72,7 +72,7 @@ def _train(name: str, sets: str, args: argparse.Namespace, out: Path) -> subproc
 @torch.no_grad()
 def _score(run_dir: Path, test_x: torch.Tensor, device: str) -> dict:
     from latentprior.evaluation import precision_recall
-    from latentprior.training.checkpoint import load_run
+    from latentprior.models.load import load_run
 
     model, _ = load_run(run_dir, device=device)
     g = torch.Generator(device=device).manual_seed(0)

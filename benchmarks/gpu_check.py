@@ -89,7 +89,7 @@ def run_training(device, cfg_path: str, data_dir: str, fastest: dict, seconds: f
 def save_samples(run_dir: Path, eval_cfg: EvalConfig, out: Path) -> Path:
     """The generated set ``latentprior eval`` would score (same seed scheme), as uint8, with its dataset."""
     from latentprior.evaluation.features import generated_images, to_uint8
-    from latentprior.training.checkpoint import load_run
+    from latentprior.models.load import load_run
 
     model, cfg = load_run(run_dir)
     batches = generated_images(model, eval_cfg.n, eval_cfg.seed, eval_cfg.batch_size)

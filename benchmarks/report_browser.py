@@ -81,9 +81,9 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from latentprior.experiments.executor import run_sweep
-    from latentprior.experiments.grid import load_sweep
     from latentprior.reports import write_report
+    from latentprior.sweeps.executor import run_sweep
+    from latentprior.sweeps.grid import load_sweep
 
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="report_browser_"))

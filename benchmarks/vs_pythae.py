@@ -159,7 +159,8 @@ def _pythae_trainer(images: torch.Tensor, steps: int, device, out: Path) -> floa
 
 
 def _our_trainer(steps: int, device, out: Path) -> float:
-    from latentprior.training import read_metrics, train
+    from latentprior.rundir import read_metrics
+    from latentprior.training import train
 
     cfg = load_config(Path(__file__).resolve().parents[1] / CPU_PRESET).replace(**LIKE_PYTHAE, **{
         "data.dir": str(DATA_DIR), "train.log_every": 10, "train.progress": False, "train.device": str(device),

@@ -261,9 +261,10 @@ def test_conditional_config_rules_are_one_line_config_errors(sections, message):
 def test_a_conditional_run_resumes_exactly(tmp_path):
     # digits: 15 steps/epoch -> 6 joint steps (the KL weight rises over steps 1..4) + 3 prior-only steps
     from latentprior.models.conditional import ConditionalAutoencoder
+    from latentprior.models.load import load_run
+    from latentprior.rundir import read_metrics
+    from latentprior.rundir.checkpoints import load_checkpoint
     from latentprior.training import train
-    from latentprior.training.checkpoint import load_checkpoint, load_run
-    from latentprior.training.metrics_log import read_metrics
 
     cfg = _run_cfg()
     full = train(cfg, tmp_path / "full")
@@ -301,7 +302,7 @@ def test_the_experiment_writes_the_table_and_the_grid_and_reuses_its_runs(tmp_pa
     if shared_dir is None:
         pytest.skip("../shared is absent: no AlexNet trunk for LPIPS")
     import latentprior.evaluation.registry as registry
-    from latentprior.experiments.conditional import run_conditional, task_from_dict
+    from latentprior.studies.translation import run_conditional, task_from_dict
 
     monkeypatch.setattr(registry, "make_feature_extractor", lambda device: _PoolFeatures())
     run = {"data": {"name": "digits", "condition": "downsample7"}, "net": {"arch": "unet", "width": 0.125},
@@ -339,7 +340,7 @@ def test_the_shipped_task_files_load_and_the_deepfashion_one_says_why_it_cannot(
     from latentprior.cli import main
     from latentprior.config import ConfigError, read_yaml
     from latentprior.evaluation.conditional import NotConditional, check_conditional
-    from latentprior.experiments.conditional import load_task, task_from_dict
+    from latentprior.studies.translation import load_task, task_from_dict
 
     folder = Path(__file__).resolve().parents[1] / "configs" / "conditional"
     for path in sorted(folder.glob("*_cpu*.yaml")):  # the CPU tasks and their 10x-budget twins

@@ -253,9 +253,10 @@ def test_experiment_command_writes_table1_and_figures(tmp_path, study_env, monke
     import latentprior.evaluation as evaluation
     from latentprior.cli import main
     from latentprior.config import read_yaml
-    from latentprior.experiments.disentanglement import load_study
-    from latentprior.experiments.study import evaluate_or_reuse
-    from latentprior.training.checkpoint import load_checkpoint, load_run
+    from latentprior.models.load import load_run
+    from latentprior.rundir.checkpoints import load_checkpoint
+    from latentprior.studies.common import evaluate_or_reuse
+    from latentprior.studies.disentanglement import load_study
 
     study = _tiny(read_yaml("configs/disentanglement/mnist.yaml"), {"name": "digits"}, {"width": 0.0625}, 0.04, 20)
     path = tmp_path / "study.yaml"
@@ -302,7 +303,7 @@ def _celeba_standins(root, n_train=40, n_valid=4, n_test=12):
 
 def test_paper_celeba_setting_runs_on_standin_images(tmp_path, study_env):
     from latentprior.config import read_yaml
-    from latentprior.experiments.disentanglement import run_disentanglement, study_from_dict
+    from latentprior.studies.disentanglement import run_disentanglement, study_from_dict
 
     _celeba_standins(tmp_path / "data")
     study = read_yaml("configs/disentanglement/celeba.yaml")
@@ -343,7 +344,7 @@ def test_a_bad_study_file_is_one_line_and_exit_2(tmp_path, capsys, change, messa
 
 @pytest.mark.parametrize("name", ["mnist", "mnist_resnet_cpu", "fashion_mnist", "celeba"])
 def test_shipped_study_files_load(name):
-    from latentprior.experiments.disentanglement import MODELS, load_study
+    from latentprior.studies.disentanglement import MODELS, load_study
 
     study = load_study(f"configs/disentanglement/{name}.yaml")
     c = study.configs
@@ -360,7 +361,7 @@ def test_shipped_study_files_load(name):
 ])
 def test_a_study_eval_block_it_would_not_use_is_refused(block, message):
     from latentprior.config import ConfigError, read_yaml
-    from latentprior.experiments.disentanglement import study_from_dict
+    from latentprior.studies.disentanglement import study_from_dict
 
     study = read_yaml("configs/disentanglement/mnist.yaml")
     assert study_from_dict(study).eval.metrics == ("separability_zt", "ppl_zt", "fid")

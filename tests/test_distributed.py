@@ -31,10 +31,12 @@ from latentprior.config import config_from_dict
 from latentprior.data import load_dataset
 from latentprior.models import build_model
 from latentprior.models.autoencoder import LatentAutoencoder
+from latentprior.models.load import load_run
 from latentprior.priors.base import Prior
+from latentprior.rundir import read_metrics
+from latentprior.rundir.checkpoints import load_checkpoint
 from latentprior.training import loop as loop_module
-from latentprior.training import read_metrics, train
-from latentprior.training.checkpoint import load_checkpoint, load_run
+from latentprior.training import train
 from latentprior.training.distributed import init_from_env
 from latentprior.training.run import open_run
 

@@ -94,10 +94,10 @@ class _CheapExtractor:
 
 
 def _use_model(monkeypatch, model) -> None:
-    import latentprior.training.checkpoint as checkpoint
+    import latentprior.models.load as load
 
     cfg = SimpleNamespace(data=SimpleNamespace(name="digits", dir=None, verify=True))
-    monkeypatch.setattr(checkpoint, "load_run", lambda run_dir, device=None: (model, cfg), raising=False)
+    monkeypatch.setattr(load, "load_run", lambda run_dir, device=None: (model, cfg))
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from latentprior.config import ConfigError, EvalConfig, config_to_dict
-from latentprior.experiments import Resources, expand, load_sweep, run_sweep, run_trial, sweep_from_dict
-from latentprior.experiments.checks import ChangedRunsError
-from latentprior.experiments.state import SweepState
-from latentprior.training import latest_checkpoint, train
-from latentprior.training.checkpoint import load_checkpoint
+from latentprior.rundir.checkpoints import latest_checkpoint, load_checkpoint
+from latentprior.rundir.sweep_state import SweepState
+from latentprior.sweeps import Resources, expand, load_sweep, run_sweep, run_trial, sweep_from_dict
+from latentprior.sweeps.checks import ChangedRunsError
+from latentprior.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = sorted((ROOT / "configs" / "sweeps").glob("*.yaml"))
@@ -113,7 +113,7 @@ def test_a_model_entry_narrows_the_grid_for_itself_alone():
 
 
 def test_select_models_keeps_names():
-    from latentprior.experiments.grid import select_models
+    from latentprior.sweeps.grid import select_models
 
     spec = tiny_spec(models={"a": {}, "b": {"prior.kind": "normal"}})
     names = [t.name for t in expand(select_models(spec, ["b"]))]
@@ -226,7 +226,7 @@ def test_restart_skips_finished_runs_and_resumes_the_interrupted_one(tmp_path):
         run_sweep(spec, tmp_path, executor="local", progress=False,
                   trial_fn=functools.partial(run_trial, train_fn=killed_on_third, evaluate_fn=fake_evaluate))
     state = SweepState.open(tmp_path)
-    assert state.counts() == {"pending": 2, "running": 0, "done": 2, "failed": 0}
+    assert state.counts() == {"pending": 2, "running": 0, "done": 2, "failed": 0, "interrupted": 0}
     interrupted = calls[2][0]
     assert latest_checkpoint(tmp_path / "runs" / interrupted)["step"] == 3
     first_seconds = load_checkpoint(tmp_path / "runs" / interrupted)["train_seconds"]
@@ -341,7 +341,7 @@ def _sweep_file(tmp_path: Path, **data) -> Path:
 ])
 def test_bad_sweeps_fail_before_anything_is_created(tmp_path, capsys, monkeypatch, data, message):
     from latentprior.cli import main
-    from latentprior.experiments import trial
+    from latentprior.sweeps import trial
 
     monkeypatch.setattr(trial, "_default_train", lambda *a: pytest.fail("a trial started"))
     out = tmp_path / "out"
@@ -353,7 +353,7 @@ def test_bad_sweeps_fail_before_anything_is_created(tmp_path, capsys, monkeypatc
 
 def test_cli_sweep_with_a_failed_run_exits_1_and_lists_it(tmp_path, capsys, monkeypatch):
     from latentprior.cli import main
-    from latentprior.experiments import trial
+    from latentprior.sweeps import trial
 
     def train_fails_for_beta1(cfg, run_dir):
         if cfg.objective.beta == 1:
@@ -369,7 +369,7 @@ def test_cli_sweep_with_a_failed_run_exits_1_and_lists_it(tmp_path, capsys, monk
     captured = capsys.readouterr()
     assert json.loads(captured.out.strip().splitlines()[-1])["failed"] == ["digits-beta1"]
     assert captured.err.splitlines()[-1] == (f"error: 1 of 2 runs failed: digits-beta1 (tracebacks in "
-                                            f"{tmp_path / 'out'}/runs/<name>/trial.log)")
+                                            f"{tmp_path / 'out' / 'runs' / 'digits-beta1' / 'trial.log'})")
 
 
 def fake_train(cfg, run_dir):
@@ -382,7 +382,7 @@ def fake_train(cfg, run_dir):
 
 
 def test_progress_counts_finished_runs():
-    from latentprior.experiments.executor import _Progress
+    from latentprior.sweeps.executor import _Progress
 
     bar = _Progress("s", total=4, done=1, enabled=True)  # one run skipped as done
     bar.finished(True, "done a")
@@ -392,7 +392,7 @@ def test_progress_counts_finished_runs():
 
 def test_cli_sweep_local_then_report(tmp_path, monkeypatch, capsys):
     from latentprior.cli import main
-    from latentprior.experiments import trial
+    from latentprior.sweeps import trial
 
     monkeypatch.setattr(trial, "_default_evaluate", fake_evaluate)
     sweep = tmp_path / "s.yaml"
@@ -442,8 +442,8 @@ def test_latent2d_figure_from_a_2d_run(tmp_path):
     import torch
 
     from latentprior.config import config_from_dict
-    from latentprior.reports.figures import latent2d_figure, latent2d_points
-    from latentprior.training.checkpoint import load_run
+    from latentprior.models.load import load_run
+    from latentprior.studies.latent2d import latent2d_figure, latent2d_points
 
     cfg = config_from_dict(TINY | {"model": {"latent_dim": 2}, "train": TINY["train"] | {"epochs": 0.2}})
     train(cfg, tmp_path / "run")
@@ -468,7 +468,7 @@ def test_latent2d_figure_from_a_2d_run(tmp_path):
 
 def test_latent2d_rejects_other_latent_sizes(tmp_path):
     from latentprior.config import config_from_dict
-    from latentprior.reports.figures import FigureError, latent2d_figure
+    from latentprior.studies.latent2d import FigureError, latent2d_figure
 
     cfg = config_from_dict(TINY | {"train": TINY["train"] | {"epochs": 0.07}})
     train(cfg, tmp_path / "run")
@@ -484,7 +484,7 @@ def test_latent2d_rejects_other_latent_sizes(tmp_path):
 def test_the_documented_sweep_example_expands():
     import yaml
 
-    from latentprior.experiments.checks import check_sample_counts
+    from latentprior.sweeps.checks import check_sample_counts
 
     text = (ROOT / "docs" / "sweeps.md").read_text()
     block = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
@@ -504,7 +504,7 @@ def test_dataset_sizes_match_the_embedded_digits():
 
 def test_a_metric_with_another_reference_size_is_not_done(tmp_path):
     """A record computed against min(n, |test|) test images is not the one a sweep asking n_ref = 10000 wants."""
-    from latentprior.experiments.state import missing_metrics
+    from latentprior.rundir.eval_records import missing_metrics
 
     (tmp_path / "eval").mkdir()
     (tmp_path / "eval" / "fid.json").write_text(json.dumps({"value": 1.0, "protocol": {"n": 50, "n_ref_asked": 0}}))
@@ -515,7 +515,7 @@ def test_a_metric_with_another_reference_size_is_not_done(tmp_path):
 def test_a_metric_is_done_at_its_own_sample_count(tmp_path):
     """PPL and separability state their own n (ppl_n, separability_n), not eval.n: a sweep must not take a run
     that has them for unfinished (and re-run it as failed)."""
-    from latentprior.experiments.state import missing_metrics
+    from latentprior.rundir.eval_records import missing_metrics
 
     ev = EvalConfig(metrics=("fid", "ppl_zt", "separability_zt"), n=50, ppl_n=7, separability_n=8)
     (tmp_path / "eval").mkdir()

@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 from latentprior.config import Config, apply_overrides, config_to_dict, load_config
 from latentprior.errors import UserError
-from latentprior.experiments.grid import load_sweep
-from latentprior.training.checkpoint import FORMAT, load_checkpoint, save_checkpoint
+from latentprior.rundir.checkpoints import FORMAT, load_checkpoint, save_checkpoint
+from latentprior.sweeps.grid import load_sweep
 
 SECTIONS = {k: list(v) for k, v in config_to_dict(Config()).items()}
 VALID_CONFIG = yaml.safe_dump(config_to_dict(Config()), sort_keys=False).encode()

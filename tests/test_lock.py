@@ -18,8 +18,8 @@ import time
 import pytest
 
 from latentprior.errors import UserError
-from latentprior.training.lock import (
-    LOCK_FILE,
+from latentprior.rundir import RunDir
+from latentprior.rundir.lock import (
     RunLockError,
     acquire_run_lock,
     read_lock_owner,
@@ -28,7 +28,7 @@ from latentprior.training.lock import (
 
 HOLDER = textwrap.dedent("""
     import os, sys, time
-    from latentprior.training.lock import run_lock
+    from latentprior.rundir.lock import run_lock
     with run_lock(sys.argv[1]):
         print("held", flush=True)
         if sys.argv[2] == "crash":
@@ -46,7 +46,7 @@ def _holder(run_dir, mode: str = "hold") -> subprocess.Popen:
 def _write_lock(run_dir, pid: int, host: str | None = None) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     owner = {"pid": pid, "host": host or socket.gethostname(), "started": time.time(), "command": "by hand"}
-    (run_dir / LOCK_FILE).write_text(json.dumps(owner))
+    RunDir(run_dir).lock.write_text(json.dumps(owner))
 
 
 def test_lock_records_owner_and_is_removed_on_release(tmp_path):
@@ -57,8 +57,8 @@ def test_lock_records_owner_and_is_removed_on_release(tmp_path):
         assert lock.held and owner == lock.owner
         with run_lock(run):  # re-entrant in one process: resume calling train must not lock itself out
             pass
-        assert (run / LOCK_FILE).exists()
-    assert not (run / LOCK_FILE).exists() and not lock.held
+        assert RunDir(run).lock.exists()
+    assert not RunDir(run).lock.exists() and not lock.held
     assert [p.name for p in run.iterdir()] == []  # no temporary file left behind
 
 
@@ -129,7 +129,7 @@ def test_lock_from_another_host_is_refused(tmp_path):
 def test_unreadable_stale_lock_is_taken_over(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    (run / LOCK_FILE).write_bytes(b"\x00garbage")
+    RunDir(run).lock.write_bytes(b"\x00garbage")
     with run_lock(run):
         assert read_lock_owner(run).pid == os.getpid()
 

@@ -18,8 +18,10 @@ from torch import nn
 from latentprior.config import config_from_dict
 from latentprior.data import load_dataset
 from latentprior.models import build_model
-from latentprior.training import read_metrics, train
-from latentprior.training.checkpoint import CheckpointError, load_run
+from latentprior.models.load import load_run
+from latentprior.rundir import read_metrics
+from latentprior.rundir.checkpoints import CheckpointError
+from latentprior.training import train
 from latentprior.training.distributed import GlobalBatchNorm, convert_global_batchnorm
 from latentprior.training.performance import prepare_model, step_options
 from latentprior.training.run import open_run

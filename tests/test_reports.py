@@ -207,4 +207,4 @@ def test_report_cli_errors_without_runs(tmp_path, capsys):
 
     assert main(["report", str(tmp_path)]) == 2
     assert capsys.readouterr().err == \
-        f"error: {tmp_path} holds no runs: no sweep.json, config.yaml, runs/*/config.yaml or */config.yaml\n"
+        f"error: {tmp_path} holds no runs: no sweep.json, no config.yaml in it, in runs/*/ or in */\n"

@@ -159,8 +159,8 @@ def test_fractional_gpu_trials_share_one_gpu_concurrently(tmp_path):
     """resources.gpus_per_trial 0.5 on a Ray cluster of one (declared) GPU: two trials run at once, each holding
     half of it. Ray only counts the resource here; sharing a real GPU is benchmarks/sweep_throughput.py's job."""
     ray = pytest.importorskip("ray")
-    from latentprior.experiments import run_sweep, sweep_from_dict
-    from latentprior.experiments.state import SweepState
+    from latentprior.rundir.sweep_state import SweepState
+    from latentprior.sweeps import run_sweep, sweep_from_dict
 
     spec = sweep_from_dict({
         "name": "halves", "base": _cfg_dict(), "grid": {"train.seed": [0, 1]}, "eval": {"metrics": ["fid"], "n": 10},

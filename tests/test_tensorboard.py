@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from latentprior.config import config_from_dict
+from latentprior.rundir.checkpoints import latest_checkpoint
 from latentprior.training import train
-from latentprior.training.checkpoint import latest_checkpoint
 from latentprior.training.run import Run
 from latentprior.training.tensorboard import flat_config, write_hparams
 

@@ -16,9 +16,11 @@ import torch
 
 from latentprior import cli
 from latentprior.config import TrainConfig, config_from_dict
-from latentprior.training import read_metrics, train
+from latentprior.models.load import load_run
+from latentprior.rundir import read_metrics
+from latentprior.rundir.checkpoints import CheckpointError, load_checkpoint
 from latentprior.training import run as run_module
-from latentprior.training.checkpoint import CheckpointError, load_checkpoint, load_run
+from latentprior.training import train
 from latentprior.training.distributed import DistContext
 from latentprior.training.metrics_log import MetricWindow, NonFiniteLossError
 
@@ -103,11 +105,11 @@ def test_fp16_resume_matches_uninterrupted_run(tmp_path):
 
 
 def test_loading_a_run_does_not_import_the_training_loop():
-    code = ("import sys; import latentprior.training.checkpoint; from latentprior.training import load_run; "
-            "print(sorted(m for m in sys.modules if m.startswith('latentprior.training.')))")
+    code = ("import sys; from latentprior.models import load_run; "
+            "print(sorted(m for m in sys.modules if m.startswith('latentprior.')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     loaded = done.stdout.strip()
-    assert "latentprior.training.checkpoint" in loaded and "loop" not in loaded and "run'" not in loaded
+    assert "latentprior.rundir.checkpoints" in loaded and "latentprior.training" not in loaded
 
 
 def test_the_resume_policy_is_declared_on_the_train_fields():

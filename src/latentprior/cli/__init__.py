@@ -27,12 +27,12 @@ import json
 import sys
 from typing import NoReturn
 
-from latentprior.cli import evaluate, experiments, generate, train
+from latentprior.cli import evaluate, generate, report, study, sweep, train
 from latentprior.errors import UsageError, UserError
 
 __all__ = ["main", "build_parser"]
 
-_VERB_MODULES = (train, generate, evaluate, experiments)  # each registers its verbs with register(sub)
+_VERB_MODULES = (train, generate, evaluate, sweep, study, report)  # each registers its verbs with register(sub)
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

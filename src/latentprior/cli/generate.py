@@ -47,8 +47,8 @@ def image_path(text: str) -> Path:
 def _sample(args: argparse.Namespace) -> dict:
     import torch
 
+    from latentprior.models.load import load_run
     from latentprior.sampling import save_image_grid
-    from latentprior.training.checkpoint import load_run
 
     model, _ = load_run(args.run_dir)
     dev = next(model.parameters()).device
@@ -62,8 +62,8 @@ def _interpolate(args: argparse.Namespace) -> dict:
 
     from latentprior.config import apply_overrides
     from latentprior.data import load_dataset
+    from latentprior.models.load import load_run
     from latentprior.sampling import interpolate, save_image_grid
-    from latentprior.training.checkpoint import load_run
 
     model, cfg = load_run(args.run_dir)
     if args.data_dir:

@@ -40,15 +40,15 @@ def _writer_lock(run_dir: Path):
     torchrun, which every other rank's shard reports to. A second writer fails at once, naming this one."""
     import contextlib
 
+    from latentprior.rundir.lock import run_lock
     from latentprior.training.distributed import current
-    from latentprior.training.lock import run_lock
 
     return run_lock(run_dir) if current().is_main else contextlib.nullcontext()
 
 
 def _run_config(run_dir: Path, args: argparse.Namespace):
     from latentprior.config import apply_overrides
-    from latentprior.training.checkpoint import load_checkpoint
+    from latentprior.rundir.checkpoints import load_checkpoint
 
     cfg = load_checkpoint(run_dir)["config"]
     extra = data_overrides(args)
@@ -57,8 +57,8 @@ def _run_config(run_dir: Path, args: argparse.Namespace):
 
 def _train(args: argparse.Namespace) -> dict:
     from latentprior.config import load_config
+    from latentprior.rundir.checkpoints import latest_checkpoint
     from latentprior.training import train
-    from latentprior.training.checkpoint import latest_checkpoint
 
     overrides = list(args.overrides) + data_overrides(args)
     if args.seed is not None:

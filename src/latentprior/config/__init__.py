@@ -1,4 +1,5 @@
-"""Run configuration: the sections (:mod:`.sections`) and how they are read and written (:mod:`.io`)."""
+"""Run configuration: the sections (:mod:`.sections`), the typed builder that checks them (:mod:`.typed`) and how
+they are read and written (:mod:`.io`)."""
 
 from latentprior.config.io import (
     apply_overrides,

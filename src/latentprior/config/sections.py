@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from latentprior.errors import UserError
+from latentprior.config.typed import ConfigError, apply_overrides
+from latentprior.config.typed import at_least as _at_least
+from latentprior.config.typed import check as _check
 
 __all__ = [
     "ConfigError",
@@ -26,22 +28,6 @@ __all__ = [
     "FLOW_PRIORS",
     "LEARNABLE_PRIORS",
 ]
-
-
-class ConfigError(ValueError, UserError):
-    """A configuration key or value is invalid; the message names it and lists valid choices."""
-
-
-def _at_least(section: Any, name: str, **minimum: float) -> None:
-    """Each named field of ``section`` is >= its minimum, else a ConfigError naming ``name.field``."""
-    for key, low in minimum.items():
-        value = getattr(section, key)
-        _check(value >= low, f"{name}.{key} must be >= {low}, got {value}")
-
-
-def _check(cond: bool, msg: str) -> None:
-    if not cond:
-        raise ConfigError(msg)
 
 
 @dataclass(frozen=True)
@@ -283,8 +269,6 @@ class Config:
 
     def replace(self, **overrides: Any) -> Config:
         """A copy with dotted-key overrides applied, e.g. ``cfg.replace(**{"objective.beta": 1.0})``."""
-        from latentprior.config.io import apply_overrides  # io builds sections: imported when first used
-
         return apply_overrides(self, overrides)
 
 

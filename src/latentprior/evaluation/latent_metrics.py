@@ -14,17 +14,13 @@ Settings come from :class:`~latentprior.config.EvalConfig`: ``attributes``, ``se
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .attributes import AttributeSet, attribute_set, resolve_kind
 from .cache import cache_key_digest
 from .classifier import ClassifierSettings, classifier_key, load_or_train_classifier
 from .diversity import lpips_network, lpips_trunk_path
+from .inputs import EvalInputs
 from .ppl import perceptual_path_length
 from .separability import SPACES, check_space, model_separability
-
-if TYPE_CHECKING:
-    from .registry import EvalInputs
 
 __all__ = ["check_ppl", "check_separability", "ppl_record", "separability_record", "shared_lpips"]
 
@@ -49,11 +45,9 @@ def check_ppl(x: EvalInputs, space: str) -> None:
 def _separabilities(x: EvalInputs, space: str) -> tuple[dict, AttributeSet, str, dict]:
     """Every asked separability space in one go (one training-split load, classifier and sampling pass), kept
     in ``x.shared`` for the other space's metric: ({space: record}, attributes, classifier digest, report)."""
-    from .registry import check_metrics  # the registry imports this module
-
     done = x.shared.get("separability")
     if done is None or space not in done[0]:
-        asked = check_metrics(x.eval.metrics)
+        asked = x.eval.metrics  # the runner's normalised names
         spaces = tuple(s for s in SPACES if s == space or f"separability_{s.lower()}" in asked)
         train = _train_split(x)
         attrs = attribute_set(train, x.eval.attributes)

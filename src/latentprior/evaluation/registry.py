@@ -11,12 +11,11 @@ plus any extra result fields it lists in ``results``. The runner adds ``metric``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
-from latentprior.config import EvalConfig
 from latentprior.errors import UserError
 
 from .conditional import (
@@ -27,8 +26,9 @@ from .conditional import (
     reconstruction_mse,
 )
 from .diversity import lpips_diversity, lpips_trunk_path
-from .features import FeatureSet, make_feature_extractor, reference_features
+from .features import make_feature_extractor, reference_features
 from .frechet import fid_from_statistics
+from .inputs import EvalInputs
 from .kid import kid
 from .latent_metrics import check_ppl, check_separability, ppl_record, separability_record, shared_lpips
 from .nll import check_nll_supported, iw_log_likelihood
@@ -37,27 +37,6 @@ from .precision_recall import precision_recall
 __all__ = ["METRICS", "EvalInputs", "Metric", "UnknownMetricError", "check_metrics"]
 
 PR_K = 3
-
-
-@dataclass
-class EvalInputs:
-    """What a metric may read. ``real``/``fake`` are set when a requested metric reads features."""
-
-    model: Any
-    run_config: Any  # the run's Config (data, prior and model settings, for metrics that depend on them)
-    test: Any  # the test split (ImageDataset); the reference set is its first n_ref images
-    n_ref: int
-    eval: EvalConfig
-    protocol: dict  # dataset, split, n, n_ref, seed, reference, data_sha1
-    device: torch.device
-    weights_dir: str | None = None
-    cache_dir: str | None = None  # the reference-feature cache (None: $LATENTPRIOR_CACHE_DIR)
-    data_dir: str | None = None  # where the test split came from (None: the run's data.dir)
-    progress: bool = True
-    real: FeatureSet | None = None
-    fake: FeatureSet | None = None
-    feature_protocol: dict = field(default_factory=dict)  # network, weights hash, resize, how samples are made
-    shared: dict = field(default_factory=dict)  # work that several metrics read, done by the first that needs it
 
 
 @dataclass(frozen=True)

@@ -11,18 +11,18 @@ Metrics that read features share one pass (see :mod:`~latentprior.evaluation.fea
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import time
-from pathlib import Path
 
 import torch
 
-from latentprior.atomic import atomic_write_bytes
 from latentprior.config import EvalConfig
+from latentprior.rundir import RunDir, write_eval_record
 
 from .features import extract, generated_images, images_sha1, make_feature_extractor, reference_features
-from .registry import METRICS, EvalInputs, UnknownMetricError, check_metrics
+from .inputs import EvalInputs
+from .registry import METRICS, UnknownMetricError, check_metrics
 
 __all__ = ["UnknownMetricError", "evaluate_run", "make_feature_extractor"]
 
@@ -61,11 +61,6 @@ def _feature_pass(x: EvalInputs, names: tuple[str, ...], cache_dir) -> float:
     return time.perf_counter() - t0
 
 
-def _write(run_dir: Path, metric: str, record: dict) -> None:
-    data = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
-    atomic_write_bytes(run_dir / "eval" / f"{metric}.json", data)
-
-
 def evaluate_run(run_dir: str | os.PathLike[str], eval_cfg: EvalConfig | None = None, *,
                  data_dir: str | None = None, device: str | torch.device | None = None,
                  weights_dir: str | os.PathLike[str] | None = None, cache_dir: str | None = None,
@@ -77,11 +72,12 @@ def evaluate_run(run_dir: str | os.PathLike[str], eval_cfg: EvalConfig | None = 
     reference-feature cache (default ``$LATENTPRIOR_CACHE_DIR``). Every metric is checked against the run
     before any is computed, so a refusal leaves no file behind.
     """
-    from latentprior.training.checkpoint import load_run
+    from latentprior.models.load import load_run
 
     eval_cfg = eval_cfg if eval_cfg is not None else EvalConfig()
     names = check_metrics(eval_cfg.metrics)
-    run_dir = Path(run_dir)
+    eval_cfg = dataclasses.replace(eval_cfg, metrics=names)
+    run_dir = RunDir(run_dir)
     model, cfg = load_run(run_dir, device=device)
     inputs = _inputs(model, cfg, eval_cfg, data_dir, weights_dir, progress)
     inputs.cache_dir = cache_dir  # for metrics with their own reference pass (cond_fid)
@@ -96,7 +92,7 @@ def evaluate_run(run_dir: str | os.PathLike[str], eval_cfg: EvalConfig | None = 
         record = {"metric": m, **METRICS[m].compute(inputs)}
         # A feature metric's cost includes the pass it shares: what it would take alone.
         spent = time.perf_counter() - t0 + (shared_s if METRICS[m].reads != "model" else 0.0)
-        record |= {"elapsed_s": round(spent, 3), "run_dir": str(run_dir), "results": list(METRICS[m].results)}
-        _write(run_dir, m, record)
+        record |= {"elapsed_s": round(spent, 3), "run_dir": str(run_dir.path), "results": list(METRICS[m].results)}
+        write_eval_record(run_dir, m, record)
         results[m] = record
     return results

@@ -1,9 +1,10 @@
-"""Reports from finished runs (never trains, never evaluates): plots, CSV/Markdown tables, a static HTML page,
-and the paper's figures drawn from one run (``reports.figures``, imported on demand: it needs torch).
+"""Reports from finished runs: plots, CSV/Markdown tables and a static HTML page.
+
+A report never trains, never evaluates and never loads a checkpoint: it reads run directories and ``sweep.json``
+through :mod:`latentprior.rundir` (its torch-free part), so ``import latentprior.reports`` does not import torch.
+Figures that need a model (the paper's Figs. 2, 6-8) are drawn by :mod:`latentprior.studies`.
 
 >>> write_report("runs/fig3_mnist_cpu")   # -> runs/fig3_mnist_cpu/report/{index.html, *.png, *.svg, *.csv, *.md}
->>> from latentprior.reports.figures import latent2d_figure
->>> latent2d_figure("runs/mnist_2d")       # -> runs/mnist_2d/figures/latent2d.png (Fig. 2)
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from latentprior.errors import UserError
-from latentprior.experiments.state import read_sweep_state
 from latentprior.reports.assets import copy_run_assets
 from latentprior.reports.collect import RunRecord, collect_runs, metric_values
 from latentprior.reports.html import PageInput, write_html
@@ -27,6 +27,7 @@ from latentprior.reports.tables import (
     write_csv,
     write_text,
 )
+from latentprior.rundir import RunDir, SweepDir, child_name, read_sweep_state
 
 __all__ = ["ReportError", "write_report", "collect_runs", "metric_values", "RunRecord", "summarize", "runs_table"]
 
@@ -36,9 +37,10 @@ class ReportError(FileNotFoundError, UserError):
 
 
 def _title(path: Path) -> str:
-    state = path / "sweep.json"
-    name = read_sweep_state(state).get("sweep", {}).get("name") if state.is_file() else None
-    return name or path.resolve().name
+    sweep = SweepDir(path)
+    described = read_sweep_state(sweep).get("sweep") if sweep.is_sweep() else None
+    name = described.get("name") if isinstance(described, dict) else None
+    return str(name) if name else path.resolve().name
 
 
 def _note(records: list[RunRecord]) -> str:
@@ -66,10 +68,12 @@ def write_report(path: str | Path, out: str | Path | None = None, *, metric: str
     path = Path(path)
     if not path.is_dir():
         raise ReportError(f"no such folder {path}")
-    out = Path(out) if out is not None else path / "report"
+    out = Path(out) if out is not None else SweepDir(path).report
     records = collect_runs(path)
     if not records:
-        raise ReportError(f"{path} holds no runs: no sweep.json, config.yaml, runs/*/config.yaml or */config.yaml")
+        sweep, run = SweepDir(path), RunDir(path)
+        raise ReportError(f"{path} holds no runs: no {sweep.state.name}, no {run.config.name} in it, in "
+                          f"{sweep.runs.name}/*/ or in */")
     metrics = metric_columns(records)
     metric = _plotted_metric(metric, metrics)
     summary = summarize(records, metrics)
@@ -83,7 +87,7 @@ def write_report(path: str | Path, out: str | Path | None = None, *, metric: str
                             + "".join(f"> **warning:** {w}\n\n" for w in warnings)
                             + markdown_table(summary) + "\n## Runs\n\n" + markdown_table(per_run)))
     plots = plot_vs_beta(summary, out, metric) + plot_vs_latent_dim(summary, out, metric)
-    assets = {r.name: copy_run_assets(r, out / "runs" / r.name) for r in records}
+    assets = {r.name: copy_run_assets(r, out / "runs" / child_name(r.name, "run name")) for r in records}
     page = write_html(out / "index.html", PageInput(
         title=title, records=records, summary=summary, plots=plots, files=files, note=note, warnings=warnings,
         assets=assets, differences=differences))

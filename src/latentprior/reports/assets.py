@@ -20,15 +20,16 @@ from PIL import Image
 from latentprior.atomic import atomic_write_bytes
 from latentprior.reports.collect import RunRecord
 from latentprior.reports.plots import plot_losses
-from latentprior.training.metrics_file import read_metrics
+from latentprior.rundir import RunDir, read_metrics
 
 __all__ = ["RunAssets", "copy_run_assets", "IMAGES", "DISPLAY_WIDTH"]
 
-# Run files shown as pictures, in page order: (name in the run, name in the report, caption)
-IMAGES = (("samples/samples.png", "samples.png", "samples G(z), z ~ p(z)"),
-          ("samples/reconstructions.png", "reconstructions.png", "inputs (top) and their reconstructions"),
-          ("samples/interpolation.png", "interpolation.png", "interpolation between two inputs (ends: the inputs)"))
-COPIED = ("config.yaml", "metrics.jsonl")
+# The run's preview grids shown as pictures (copied under their own file names), in page order: (role, caption)
+IMAGES = (("samples", "samples G(z), z ~ p(z)"),
+          ("reconstructions", "inputs (top) and their reconstructions"),
+          ("interpolation", "interpolation between two inputs (ends: the inputs)"))
+# Run files copied as they are, under their own names: the config and the metric log
+COPIED = (lambda rd: rd.config, lambda rd: rd.metrics)
 DISPLAY_WIDTH = 300  # target on-screen width (CSS px); images are shown at an integer multiple of their own size
 
 
@@ -59,21 +60,20 @@ def _display_size(path: Path, *, plot: bool = False) -> tuple[int, int]:
 
 def copy_run_assets(record: RunRecord, dest: Path) -> RunAssets:
     """Copy ``record``'s pictures and files into ``dest`` and draw its loss curves there."""
-    out = RunAssets()
-    for name, copy_name, caption in IMAGES:
-        src = record.file(name)
-        if src is not None:
-            path = _copy(src, dest / copy_name)
+    out, rd = RunAssets(), RunDir(record.run_dir)
+    for role, caption in IMAGES:
+        src = rd.preview(role)
+        if src.is_file():
+            path = _copy(src, dest / src.name)
             out.images.append((path, caption, *_display_size(path)))
     log = read_metrics(record.run_dir)
     losses = plot_losses(log, dest / "losses.png")
     if losses is not None:
         shaded = " (grey: prior-only phase)" if any(r.get("phase") == "prior" for r in log) else ""
-        out.images.append((losses, "losses from metrics.jsonl" + shaded, *_display_size(losses, plot=True)))
-    for name in COPIED:
-        src = record.file(name)
-        if src is not None:
-            out.files[name] = _copy(src, dest / name)
-    tb = record.file("tb")
-    out.tensorboard = tb.resolve() if tb is not None else None
+        out.images.append((losses, f"losses from {rd.metrics.name}" + shaded, *_display_size(losses, plot=True)))
+    for source in COPIED:
+        src = source(rd)
+        if src.is_file():
+            out.files[src.name] = _copy(src, dest / src.name)
+    out.tensorboard = rd.tensorboard.resolve() if rd.tensorboard.is_dir() else None
     return out

@@ -1,4 +1,4 @@
-"""Read finished runs: labels from ``sweep.json``, numbers from ``RUN_DIR/eval/*.json``.
+"""Read finished runs (through :mod:`latentprior.rundir`): labels from ``sweep.json``, numbers from the eval records.
 
 Nothing here trains or evaluates. Every number a report shows comes from :func:`metric_values`, which
 reads an eval file's fields as written (no rounding), so the report can be checked against the files.
@@ -7,15 +7,12 @@ Without ``sweep.json`` (a folder of runs made by hand, or one run) the labels co
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from latentprior.experiments.state import read_sweep_state
+from latentprior.rundir import RunDir, SweepDir, read_eval_records, read_run_config, read_sweep_state
 
 __all__ = ["RunRecord", "collect_runs", "find_run_dirs", "metric_values", "model_label_from_config", "LABEL_KEYS"]
 
@@ -44,14 +41,14 @@ class RunRecord:
     # "train_s" (the last attempt's training), "wall_s" (the last attempt's training + evaluation)
     timing: dict[str, float] = field(default_factory=dict)
 
-    def file(self, name: str) -> Path | None:
-        """``RUN_DIR/<name>`` (e.g. ``samples/samples.png``, ``metrics.jsonl``) if it exists."""
-        p = self.run_dir / name
-        return p if p.exists() else None
+    @property
+    def rundir(self) -> RunDir:
+        return RunDir(self.run_dir)
 
     @property
     def samples(self) -> Path | None:
-        return self.file("samples/samples.png")
+        p = self.rundir.preview("samples")
+        return p if p.is_file() else None
 
 
 def _number(v: Any) -> bool:
@@ -79,39 +76,40 @@ def metric_values(metric: str, data: dict[str, Any]) -> dict[str, float]:
 def _read_metrics(run_dir: Path) -> tuple[dict[str, float], int | None]:
     out: dict[str, float] = {}
     n = None
-    for path in sorted((run_dir / "eval").glob("*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            continue  # a half-written file from a foreign writer; ours are atomic
-        if isinstance(data, dict):
-            out.update(metric_values(path.stem, data))
-            protocol = data.get("protocol")
-            if isinstance(protocol, dict):
-                # generated samples; a metric of the test images alone (NLL) records only its n_ref
-                count = protocol.get("n", protocol.get("n_ref"))
-                n = count if n is None and isinstance(count, int) else n
+    for metric, data in read_eval_records(run_dir).items():  # unreadable files read as absent
+        out.update(metric_values(metric, data))
+        protocol = data.get("protocol")
+        if isinstance(protocol, dict):
+            # generated samples; a metric of the test images alone (NLL) records only its n_ref
+            count = protocol.get("n", protocol.get("n_ref"))
+            n = count if n is None and isinstance(count, int) and not isinstance(count, bool) else n
     return out, n
+
+
+def _get(cfg: dict[str, Any], dotted: str) -> Any:
+    """``cfg[section][key]``, or None when the (hand-edited) config lacks it."""
+    section, key = dotted.split(".")
+    part = cfg.get(section)
+    return part.get(key) if isinstance(part, dict) else None
 
 
 def model_label_from_config(cfg: dict[str, Any]) -> str:
     """A model label for a run made outside a sweep, e.g. ``vae_realnvp_fixed_gamma``, ``aae_adversarial``."""
-    kind, prior = cfg["objective"]["kind"], cfg["prior"]["kind"]
+    kind, prior = _get(cfg, "objective.kind"), _get(cfg, "prior.kind")
     if kind == "vae":
-        return f"vae_{prior}_{'learned' if cfg['model']['learn_gamma'] else 'fixed'}_gamma"
+        return f"vae_{prior}_{'learned' if _get(cfg, 'model.learn_gamma') else 'fixed'}_gamma"
     return f"{kind}_{prior}"
 
 
 def _read_config(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / "config.yaml"
-    data = yaml.safe_load(path.read_text()) if path.is_file() else None
-    return data if isinstance(data, dict) else None
+    return read_run_config(run_dir, strict=True)  # a config.yaml that is not the run's config: one line, named
 
 
 def _labels_from_config(cfg: dict[str, Any]) -> dict[str, Any]:
     label = model_label_from_config(cfg)
-    return {"dataset": cfg["data"]["name"], "model": label, "model_label": label, "beta": cfg["objective"]["beta"],
-            "latent_dim": cfg["model"]["latent_dim"], "seed": cfg["train"]["seed"]}
+    return {"dataset": _get(cfg, "data.name"), "model": label, "model_label": label,
+            "beta": _get(cfg, "objective.beta"), "latent_dim": _get(cfg, "model.latent_dim"),
+            "seed": _get(cfg, "train.seed")}
 
 
 def _from_config(run_dir: Path) -> RunRecord:
@@ -123,11 +121,12 @@ def _from_config(run_dir: Path) -> RunRecord:
 
 
 def find_run_dirs(path: Path) -> list[Path]:
-    """The runs of a folder that has no sweep.json: itself (one run), else ``runs/*`` or ``*`` holding a config."""
-    if (path / "config.yaml").is_file():
+    """The runs of a folder that has no sweep.json: itself (one run), else the runs in ``runs/`` or beside each
+    other (folders that hold a run's config)."""
+    if RunDir(path).exists():
         return [path]
-    for pattern in ("runs/*/config.yaml", "*/config.yaml"):
-        found = sorted(p.parent for p in path.glob(pattern))
+    for parent in (SweepDir(path).runs, path):
+        found = sorted(p for p in parent.iterdir() if p.is_dir() and RunDir(p).exists()) if parent.is_dir() else []
         if found:
             return found
     return []
@@ -139,14 +138,14 @@ def collect_runs(path: str | Path) -> list[RunRecord]:
     ``path`` is a sweep folder (``sweep.json``: runs in the sweep's order, labels from the sweep), a plain folder
     of runs (``runs/*/config.yaml`` or ``*/config.yaml``) or one run (``config.yaml``).
     """
-    path = Path(path)
-    state_path = path / "sweep.json"
-    if not state_path.is_file():
-        return [_from_config(d) for d in find_run_dirs(path)]
+    sweep = SweepDir(path)
+    if not sweep.is_sweep():
+        return [_from_config(d) for d in find_run_dirs(sweep.path)]
     records = []
-    for name, rec in read_sweep_state(state_path)["runs"].items():  # a corrupt file: one line naming it
-        run_dir = path / rec.get("run_dir", f"runs/{name}")
-        labels = dict(rec.get("labels") or {})
+    # A corrupt file, or a run name that would leave the sweep folder: one line naming it.
+    for name, rec in read_sweep_state(sweep)["runs"].items():
+        run_dir = sweep.run(name).path
+        labels = dict(rec.get("labels") or {}) if isinstance(rec.get("labels"), dict) else {}
         labels.setdefault("model_label", labels.get("model", ""))
         result = rec.get("result") if isinstance(rec.get("result"), dict) else {}
         timing = {k: float(result[k]) for k in TIMING if isinstance(result.get(k), int | float)}

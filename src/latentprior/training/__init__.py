@@ -1,7 +1,8 @@
-"""Training: the run and its step, the loop, checkpoints, metric logs, resume.
+"""Training: the run and its step, the loop, metric windows and logs, previews, speed options, multi-process.
 
-Names are imported on first use, so ``latentprior.training.checkpoint`` (which loads finished runs) can be
-imported without the training loop and its dependencies.
+Names are imported on first use, so importing the package does not import the loop and its dependencies.
+Checkpoints and the rest of the run directory's files belong to :mod:`latentprior.rundir`; a finished run is
+loaded with :func:`latentprior.models.load_run`.
 """
 
 from __future__ import annotations
@@ -9,18 +10,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["train", "open_run", "Run", "load_run", "resolve_device", "EpochSampler", "RunBudget",
-           "NonFiniteLossError", "CheckpointError", "save_checkpoint", "load_checkpoint", "latest_checkpoint",
-           "MetricLogger", "MetricWindow", "read_metrics"]
+__all__ = ["train", "open_run", "Run", "resolve_device", "EpochSampler", "RunBudget", "NonFiniteLossError",
+           "MetricLogger", "MetricWindow"]
 
 _HOME = {
     "train": "loop",
     "open_run": "run", "Run": "run", "EpochSampler": "run", "RunBudget": "run",
-    "load_run": "checkpoint", "CheckpointError": "checkpoint", "save_checkpoint": "checkpoint",
-    "load_checkpoint": "checkpoint", "latest_checkpoint": "checkpoint",
     "resolve_device": "device",
     "NonFiniteLossError": "metrics_log", "MetricLogger": "metrics_log", "MetricWindow": "metrics_log",
-    "read_metrics": "metrics_log",
 }
 
 

@@ -7,6 +7,7 @@ takes them, so a checkpoint never holds a diverged model.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ import torch
 from tqdm.auto import tqdm
 
 from latentprior.config import Config
+from latentprior.rundir import RunDir, run_lock
 from latentprior.sampling.grid import save_image_grid
+from latentprior.training import distributed
 from latentprior.training.device import peak_memory_mb
 from latentprior.training.metrics_log import MetricLogger, MetricWindow, NonFiniteLossError
 from latentprior.training.previews import RECON_PAIRS, preview_grids, preview_images, sample_images, save_previews
@@ -28,9 +31,15 @@ __all__ = ["train"]
 def train(cfg: Config, run_dir: str | Path, *, max_steps: int | None = None) -> dict[str, Any]:
     """Train (or continue) the run in ``run_dir`` up to the config's budget or global step ``max_steps``.
 
+    Holds the run directory's lock throughout (rank 0, the one writer), so a second writer fails at once.
     Returns a summary: steps done, images/s, peak memory (MiB), last logged metrics, wall time (this session's
     and, as ``train_s_total``, the run's over all sessions).
     """
+    with run_lock(run_dir) if distributed.current().is_main else contextlib.nullcontext():
+        return _train(cfg, run_dir, max_steps)
+
+
+def _train(cfg: Config, run_dir: str | Path, max_steps: int | None) -> dict[str, Any]:
     run, tc = open_run(cfg, run_dir), cfg.train
     start, seconds_before = run.steps_done, run.train_seconds
     end = run.budget.total_steps if max_steps is None else min(run.budget.total_steps, max_steps)
@@ -56,7 +65,7 @@ def train(cfg: Config, run_dir: str | Path, *, max_steps: int | None = None) -> 
             if step % tc.log_every == 0 or step == end:
                 last = _log(run, window, logger, bar, phase)
             if run.ctx.is_main and tc.samples_every and step % tc.samples_every == 0:
-                _save_samples(run, 64, f"step_{step:08d}.png")
+                _save_samples(run, 64, RunDir(run.run_dir).sample_grid(step))
             if (logger is not None and logger.board is not None and step % _images_every(tc) == 0
                     and step != run.budget.total_steps):  # the last step's previews are drawn by _finish
                 logger.board.images(step, preview_grids(_previews(run, 64)))
@@ -82,7 +91,7 @@ def _check_weights(run: Run, step: int, phase: str) -> None:
     if bad:
         raise NonFiniteLossError(
             f"non-finite weights after the {' and '.join(bad)} update at step {step} (phase {phase}); the run "
-            f"stopped and {run.run_dir / 'checkpoints'} keeps the last good state — lower the learning rate or "
+            f"stopped and {RunDir(run.run_dir).checkpoints} keeps the last good state — lower the learning rate or "
             f"check the data, then `latentprior resume`")
 
 
@@ -99,9 +108,9 @@ def _log(run: Run, window: MetricWindow, logger: MetricLogger | None, bar: tqdm,
     return last
 
 
-def _save_samples(run: Run, n: int, name: str) -> None:
+def _save_samples(run: Run, n: int, path: Path) -> None:
     """A grid of ``n`` samples from the fixed generator seed 0, so grids of one run compare across steps."""
-    save_image_grid(sample_images(run.model, _fixed_images(run), n), run.run_dir / "samples" / name)
+    save_image_grid(sample_images(run.model, _fixed_images(run), n), path)
 
 
 def _images_every(tc) -> int:
@@ -122,7 +131,7 @@ def _previews(run: Run, n_samples: int) -> dict:
 def _finish(run: Run, logger: MetricLogger | None) -> None:
     """The end of the budget: the report's pictures in RUN_DIR/samples, the same in TensorBoard, the hparams."""
     images = _previews(run, 100)
-    save_previews(images, run.run_dir / "samples")
+    save_previews(images, run.run_dir)
     if logger is not None and logger.board is not None:
         logger.board.images(run.steps_done, preview_grids(images))
         logger.close()  # flushed before the hparams are written beside it

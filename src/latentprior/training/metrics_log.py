@@ -6,7 +6,6 @@ in one transfer per log step (the only host sync of the loop), averaged over pro
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -14,13 +13,13 @@ from typing import Any
 
 import torch
 
-from latentprior.atomic import atomic_write_bytes, writing
+from latentprior.atomic import writing
 from latentprior.errors import UserError
+from latentprior.rundir import MetricsWriter, RunDir
 from latentprior.training import distributed
-from latentprior.training.metrics_file import read_metrics
 from latentprior.training.tensorboard import RunBoard
 
-__all__ = ["MetricWindow", "NonFiniteLossError", "MetricLogger", "read_metrics"]  # read_metrics: metrics_file.py
+__all__ = ["MetricWindow", "NonFiniteLossError", "MetricLogger"]
 
 
 class NonFiniteLossError(FloatingPointError, UserError):
@@ -73,7 +72,7 @@ class MetricWindow:
         if not bad:
             return
         where = f"at step {step}" if step == self.checked + 1 else f"in steps {self.checked + 1}..{step}"
-        kept = f"{self.run_dir / 'checkpoints'} keeps" if self.run_dir is not None else "the checkpoints keep"
+        kept = f"{RunDir(self.run_dir).checkpoints} keeps" if self.run_dir is not None else "the last checkpoint keeps"
         raise NonFiniteLossError(
             f"non-finite loss of the {' and '.join(bad)} update {where} (phase {phase}); the run stopped and {kept} "
             f"the last good state — lower the learning rate or check the data, then `latentprior resume`"
@@ -81,37 +80,29 @@ class MetricWindow:
 
 
 class MetricLogger:
-    """Appends to ``run_dir/metrics.jsonl`` and, through :class:`~latentprior.training.tensorboard.RunBoard`
-    (``self.board``), writes the same numbers to ``run_dir/tb``.
+    """Appends to ``RUN_DIR/metrics.jsonl`` (through :class:`~latentprior.rundir.MetricsWriter`) and, through
+    :class:`~latentprior.training.tensorboard.RunBoard` (``self.board``), writes the same numbers to ``RUN_DIR/tb``.
 
-    On resume, lines after the resume step are dropped first (an atomic rewrite) so the file reads as one
-    uninterrupted run; the TensorBoard events after it are purged the same way.
+    On resume, records after the resume step are dropped first (unparsed; a malformed line before it is dropped
+    with a logged notice) so the file reads as one uninterrupted run; the TensorBoard events after it are purged
+    the same way.
     """
 
     def __init__(self, run_dir: Path, resume_step: int = 0, tensorboard: bool = True) -> None:
-        self.path = Path(run_dir) / "metrics.jsonl"
-        if self.path.exists():
-            lines = [ln for ln in self.path.read_text().splitlines() if ln.strip()]
-            kept = [ln for ln in lines if json.loads(ln)["step"] <= resume_step]
-            atomic_write_bytes(self.path, "".join(ln + "\n" for ln in kept).encode())
-        with writing(self.path):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self.path.open("a")
-        with writing(Path(run_dir) / "tb"):
-            self.board = RunBoard(run_dir, resume_step) if tensorboard else None
+        rd = RunDir(run_dir)
+        self._log = MetricsWriter(rd, resume_step)
+        with writing(rd.tensorboard):
+            self.board = RunBoard(rd, resume_step) if tensorboard else None
 
     def log(self, step: int, values: dict[str, Any]) -> None:
-        record = {"step": step, **values}
-        with writing(self.path):
-            self._fh.write(json.dumps(record) + "\n")
-            self._fh.flush()
+        self._log.write(step, values)
         if self.board is not None:
             self.board.scalars(step, values)
 
     def close(self) -> None:
         """Close the log and the TensorBoard writer (a second call does nothing)."""
-        if self._fh.closed:
+        if self._log.closed:
             return
-        self._fh.close()
+        self._log.close()
         if self.board is not None:
             self.board.close()

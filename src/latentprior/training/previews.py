@@ -14,16 +14,14 @@ import torch
 from torch import Tensor
 
 from latentprior.models.conditional import ConditionalAutoencoder
+from latentprior.rundir import RunDir, run_dir_of
 from latentprior.sampling.grid import make_grid, save_image_grid
 from latentprior.sampling.interpolate import interpolate
 
-__all__ = ["preview_images", "preview_grids", "save_previews", "sample_images", "PREVIEW_FILES", "RECON_PAIRS",
-           "INTERP_STEPS"]
+__all__ = ["preview_images", "preview_grids", "save_previews", "sample_images", "RECON_PAIRS", "INTERP_STEPS"]
 
 RECON_PAIRS = 8  # inputs shown with their reconstructions
 INTERP_STEPS = 8  # decoded points between the two real endpoint images
-PREVIEW_FILES = {"samples": "samples.png", "reconstructions": "reconstructions.png",
-                 "interpolation": "interpolation.png"}
 
 
 @torch.no_grad()
@@ -70,6 +68,8 @@ def preview_grids(images: dict[str, tuple[Tensor, int]]) -> dict[str, object]:
     return {name: make_grid(x, nrow=nrow) for name, (x, nrow) in images.items()}
 
 
-def save_previews(images: dict[str, tuple[Tensor, int]], folder: str | Path) -> list[Path]:
-    """Write each preview as ``folder/<PREVIEW_FILES[name]>`` (PNG, native size; atomically)."""
-    return [save_image_grid(x, Path(folder) / PREVIEW_FILES[name], nrow=nrow) for name, (x, nrow) in images.items()]
+def save_previews(images: dict[str, tuple[Tensor, int]], run_dir: str | Path | RunDir) -> list[Path]:
+    """Write each preview into the run's ``samples/`` folder under its role's file name (PNG, native size;
+    atomically)."""
+    rd = run_dir_of(run_dir)
+    return [save_image_grid(x, rd.preview(name), nrow=nrow) for name, (x, nrow) in images.items()]

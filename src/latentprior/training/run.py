@@ -24,13 +24,22 @@ import torch
 from torch import Tensor
 
 from latentprior.atomic import writing
-from latentprior.config import Config, ConfigError, save_config
+from latentprior.config import Config, ConfigError
 from latentprior.data import load_dataset
 from latentprior.data.dataset import ImageDataset
 from latentprior.models import LatentAutoencoder, build_model
+from latentprior.models.load import load_state_into
 from latentprior.objectives import Objective, Phase, build_objective, run_updates
+from latentprior.rundir import RunDir, write_run_config
+from latentprior.rundir.checkpoints import (
+    CheckpointError,
+    check_resumable,
+    clean_partial_files,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from latentprior.training import distributed
-from latentprior.training.checkpoint import check_resumable, latest_checkpoint, load_checkpoint, save_checkpoint
 from latentprior.training.cuda_graphs import GraphedStep
 from latentprior.training.device import resolve_device
 from latentprior.training.performance import (
@@ -146,10 +155,16 @@ class Run:
         return state
 
     def restore(self, ckpt: dict[str, Any]) -> None:
-        """Continue from a loaded checkpoint of this run (refused if its config changes what is trained)."""
+        """Continue from a loaded checkpoint of this run (refused if its config changes what is trained, or if
+        its states do not fit this run's modules and optimizers)."""
         check_resumable(ckpt["config"], self.cfg)
-        self.model.load_state_dict(ckpt["model"])
-        self.objective.load_state_dict(ckpt["optimizers"])
+        where = self.run_dir if self.run_dir is not None else "checkpoint"
+        load_state_into(self.model, ckpt["model"], where)
+        try:
+            self.objective.load_state_dict(ckpt["optimizers"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+            raise CheckpointError(f"{where}: the checkpoint's optimizer states do not fit this run's updates "
+                                  f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from e
         scaler = self.objective.step_options.scaler
         if scaler is not None and "scaler" in ckpt:
             scaler.load_state_dict(ckpt["scaler"])
@@ -175,6 +190,7 @@ def open_run(cfg: Config, run_dir: str | Path | None, *, data: ImageDataset | No
     if run_dir is not None and ctx.is_main:
         with writing(run_dir):
             run_dir.mkdir(parents=True, exist_ok=True)
+        clean_partial_files(run_dir)  # the caller holds the run's lock (train()): no live writer owns them
     if tc.threads:
         torch.set_num_threads(tc.threads)
     device = resolve_device(tc.device)
@@ -201,12 +217,12 @@ def open_run(cfg: Config, run_dir: str | Path | None, *, data: ImageDataset | No
     run = Run(cfg, run_dir, ctx, device, data, model, objective, sampler, RunBudget(cfg, sampler.steps_per_epoch),
               graphed=GraphedStep(objective) if graphs else None)
     if run_dir is not None and latest_checkpoint(run_dir) is not None:
-        run.restore(load_checkpoint(run_dir, map_location=device))
+        run.restore(load_checkpoint(run_dir, map_location=device, resumable=True))
     elif ctx.enabled:
         torch.manual_seed(distributed.rank_seed(tc.seed, ctx.rank))  # the shards draw independent noise
     prepare_model(model, tc)
     if run_dir is not None and ctx.is_main:
-        save_config(cfg, run_dir / "config.yaml")
+        write_run_config(RunDir(run_dir), cfg)
     return run
 
 

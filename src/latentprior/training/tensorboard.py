@@ -22,15 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from latentprior.config import flatten
-from latentprior.training.metrics_file import read_metrics
+from latentprior.rundir import RunDir, read_eval_records, read_metrics, read_run_config, run_dir_of
 
-__all__ = ["RunBoard", "write_hparams", "flat_config", "TB_DIR", "HPARAMS_DIR"]
+__all__ = ["RunBoard", "write_hparams", "flat_config", "HPARAMS_DIR"]
 
-TB_DIR = "tb"
-HPARAMS_DIR = "hparams"
+HPARAMS_DIR = "hparams"  # inside RUN_DIR/tb: TensorBoard's own layout, written only here
 
 
 def _writer(logdir: Path, purge_step: int | None = None):
@@ -46,8 +44,8 @@ def _is_number(v: Any) -> bool:
 class RunBoard:
     """The training loop's TensorBoard writer (rank 0 only)."""
 
-    def __init__(self, run_dir: str | Path, resume_step: int = 0) -> None:
-        logdir = Path(run_dir) / TB_DIR
+    def __init__(self, run_dir: str | Path | RunDir, resume_step: int = 0) -> None:
+        logdir = run_dir_of(run_dir).tensorboard
         if resume_step == 0 and logdir.exists():
             shutil.rmtree(logdir)  # an attempt that never checkpointed: its curves would repeat every step
         self._tb = _writer(logdir, purge_step=resume_step + 1 if resume_step else None)
@@ -75,23 +73,20 @@ def flat_config(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v if isinstance(v, int | float | str | bool) else json.dumps(v) for k, v in flatten(data).items()}
 
 
-def _final_metrics(run_dir: Path) -> tuple[dict[str, float], int]:
+def _final_metrics(rd: RunDir) -> tuple[dict[str, float], int]:
     """``final/<loss>``: each loss's last logged value (the prior-only phase logs no autoencoder loss, so not
-    simply the last record); ``eval/<metric>``: each eval file's value."""
+    simply the last record); ``eval/<metric>``: each eval record's value."""
     metrics: dict[str, float] = {}
     step = 0
-    for record in read_metrics(run_dir):
-        step = int(record.get("step", step))
+    for record in read_metrics(rd):
+        step = record["step"]
         metrics.update({f"final/{k}": float(v) for k, v in record.items() if k.endswith("/loss") and _is_number(v)})
-    for path in sorted((run_dir / "eval").glob("*.json")):
-        try:
-            value = json.loads(path.read_text()).get("value")
-        except (json.JSONDecodeError, AttributeError):
-            continue
+    for metric, record in read_eval_records(rd).items():
+        value = record.get("value")
         if _is_number(value):
-            metrics[f"eval/{path.stem}"] = float(value)
+            metrics[f"eval/{metric}"] = float(value)
         elif isinstance(value, dict):
-            metrics.update({f"eval/{path.stem}.{k}": float(v) for k, v in value.items() if _is_number(v)})
+            metrics.update({f"eval/{metric}.{k}": float(v) for k, v in value.items() if _is_number(v)})
     return metrics, step
 
 
@@ -103,13 +98,13 @@ def write_hparams(run_dir: str | Path) -> Path | None:
     """
     from torch.utils.tensorboard.summary import hparams
 
-    run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.yaml"
-    if not cfg_path.is_file():
+    rd = run_dir_of(run_dir)
+    config = read_run_config(rd, strict=True)
+    if config is None:
         return None
-    params = flat_config(yaml.safe_load(cfg_path.read_text()) or {})
-    metrics, step = _final_metrics(run_dir)
-    final = run_dir / TB_DIR / HPARAMS_DIR
+    params = flat_config(config)
+    metrics, step = _final_metrics(rd)
+    final = rd.tensorboard / HPARAMS_DIR
     tmp = final.with_name(f".{HPARAMS_DIR}.{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     writer = _writer(tmp)

@@ -19,7 +19,7 @@ flow prior (each reused when its eval file exists with the same sample count).
 space (z0: the flow's base space, zT: the encoder's space), next to the paper's CelebA values. The optional
 ``interpolation`` model (trained in ``DIR/interpolation``, not in the table) is the one Figs. 6 and 8 use when
 ``study.interpolation_model`` names it: the paper gives that model a perceptual reconstruction loss.
-Figures (:mod:`latentprior.reports.disentanglement`): ``fig7.png`` (samples and PCA feature discovery of every
+Figures (:mod:`latentprior.studies.disentanglement_figures`): ``fig7.png`` (samples and PCA feature discovery of every
 model), ``fig8.png`` (rate of change along attribute directions, Z_0 vs Z_T, of the interpolation model) and
 ``fig6.png`` (its sequences).
 """
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from latentprior.config import Config, ConfigError, EvalConfig, config_from_dict, read_yaml
-from latentprior.experiments.study import eval_block, evaluate_or_reuse, model_configs, train_model
+from latentprior.studies.common import eval_block, evaluate_or_reuse, model_configs, train_model
 
 __all__ = ["MODELS", "PAPER", "METRIC_NAMES", "FLOW_METRICS", "StudySettings", "DisentanglementStudy",
            "study_from_dict", "load_study", "run_disentanglement", "table_rows"]
@@ -122,7 +122,7 @@ def run_disentanglement(study: DisentanglementStudy, out: str | Path, *, data_di
                         weights_dir: str | None = None, cache_dir: str | None = None, device: str | None = None,
                         progress: bool = True) -> dict[str, Any]:
     """Train (or reuse) every model, evaluate it, write the table and the figures; returns the results."""
-    from latentprior.reports.disentanglement import study_figures
+    from latentprior.studies.disentanglement_figures import study_figures
 
     out = Path(out)
     records: dict[str, dict[str, Any]] = {}

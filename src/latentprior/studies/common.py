@@ -8,13 +8,12 @@ finished one takes no step) and reads back every metric already stored at the sa
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from latentprior.config import Config, ConfigError, EvalConfig, eval_config_from_dict
-from latentprior.experiments.state import missing_metrics
+from latentprior.rundir import missing_metrics, read_eval_record
 
 __all__ = ["model_configs", "eval_block", "train_model", "evaluate_or_reuse"]
 
@@ -54,5 +53,4 @@ def evaluate_or_reuse(run_dir: Path, ev: EvalConfig, **kwargs: Any) -> dict[str,
     from latentprior.evaluation import evaluate_run
     todo = tuple(missing_metrics(run_dir, ev))
     records = evaluate_run(run_dir, dataclasses.replace(ev, metrics=todo), **kwargs) if todo else {}
-    return {m: records[m] if m in records else json.loads((run_dir / "eval" / f"{m}.json").read_text())
-            for m in ev.metrics}
+    return {m: records[m] if m in records else read_eval_record(run_dir, m) for m in ev.metrics}

@@ -24,7 +24,7 @@ import torch
 
 from latentprior.atomic import atomic_write_bytes
 from latentprior.config import Config, ConfigError, EvalConfig, config_from_dict, read_yaml
-from latentprior.experiments.study import eval_block, evaluate_or_reuse, model_configs, train_model
+from latentprior.studies.common import eval_block, evaluate_or_reuse, model_configs, train_model
 
 __all__ = ["ConditionalTask", "GridSpec", "load_task", "task_from_dict", "run_conditional", "sample_grid",
            "METRIC_NAMES", "ARMS"]
@@ -127,7 +127,7 @@ def _write_tables(rows: list[dict[str, Any]], out: Path, task: ConditionalTask) 
 
 def _sample_grid(results: dict[str, dict[str, Any]], task: ConditionalTask, path: Path, data_dir, device) -> Path:
     from latentprior.data import load_dataset
-    from latentprior.training.checkpoint import load_run
+    from latentprior.models.load import load_run
 
     models = [load_run(r["run_dir"], device=device or "cpu") for r in results.values()]
     cfg = models[0][1]

@@ -25,30 +25,30 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from latentprior.config import EvalConfig
-from latentprior.experiments.backends import Failure, make_executor
-from latentprior.experiments.checks import (
+from latentprior.rundir import RunDir, SweepDir, SweepState, missing_metrics
+from latentprior.sweeps.backends import Failure, make_executor
+from latentprior.sweeps.checks import (
     ChangedRunsError,
     changed_runs,
     changed_runs_message,
     check_sample_counts,
     move_aside,
 )
-from latentprior.experiments.grid import SweepSpec, Trial, expand, select_models
-from latentprior.experiments.state import SweepState, missing_metrics
-from latentprior.experiments.trial import TrialFn, make_payload, read_eval, run_trial
+from latentprior.sweeps.grid import SweepSpec, Trial, expand, select_models
+from latentprior.sweeps.trial import TrialFn, make_payload, read_eval, run_trial
 
 __all__ = ["run_sweep"]
 
 _ERROR_CHARS = 4000  # the tail of a traceback kept in sweep.json (the whole of it is in RUN_DIR/trial.log)
 
 
-def _todo(trials: list[Trial], out: Path, state: SweepState, ev: EvalConfig) -> list[Trial]:
+def _todo(trials: list[Trial], out: SweepDir, state: SweepState, ev: EvalConfig) -> list[Trial]:
     """Record every run in ``state`` and return the trials still to run."""
-    state.sync(trials)
+    state.sync((t.name, t.labels, t.overrides) for t in trials)
     todo = []
     for t in trials:
         rec = state.runs[t.name]
-        if not missing_metrics(out / "runs" / t.name, ev):
+        if not missing_metrics(out.run(t.name), ev):
             rec["status"] = "done"
         else:
             if rec["status"] == "done":  # its eval files were removed by hand: run it again
@@ -90,11 +90,11 @@ def _final(failure: Failure, previous: str | None, attempts: int, retries: int) 
     return None
 
 
-def _log_failure(run_dir: Path, attempt: int, failure: Failure, final: str | None) -> None:
+def _log_failure(run_dir: RunDir, attempt: int, failure: Failure, final: str | None) -> None:
     """Append the attempt's whole traceback to RUN_DIR/trial.log (the trial's own output is already there)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.path.mkdir(parents=True, exist_ok=True)
     verdict = f"final: {final}" if final else "will be retried"
-    with (run_dir / "trial.log").open("a") as log:
+    with run_dir.trial_log.open("a") as log:
         log.write(f"== attempt {attempt} failed at {time.ctime()} ({verdict})\n{failure.text.rstrip()}\n")
 
 
@@ -132,7 +132,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, trial_fn: TrialFn = run_trial
     ``OUT/replaced/`` and they train again). Returns a summary: runs ``skipped`` (already done), trial attempts
     ``started``, the ``failed`` run names.
     """
-    out = Path(out)
+    out = SweepDir(out)
     spec = _configure(spec, threads=threads, max_concurrent=max_concurrent, eval_n=eval_n, models=models)
     extra: dict[str, Any] = {"train.progress": False, "train.threads": spec.resources.threads}
     if data_dir:
@@ -165,13 +165,13 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, trial_fn: TrialFn = run_trial
                 info = ex.info()
             finally:
                 ex.close()
-    return {"sweep": spec.name, "out": str(out), "trials": len(trials), "skipped": len(trials) - len(todo),
+    return {"sweep": spec.name, "out": str(out.path), "trials": len(trials), "skipped": len(trials) - len(todo),
             "started": started, "done": sum(1 for t in trials if state.runs[t.name]["status"] == "done"),
             "failed": failed, "replaced": sorted(changed), "status_counts": state.counts(), "max_concurrent": cap,
             "threads": spec.resources.threads, "wall_s": round(time.time() - t0, 2), **info}
 
 
-def _execute(spec: SweepSpec, out: Path, state: SweepState, todo: list[Trial], trial_fn: TrialFn, ex, cap: int,
+def _execute(spec: SweepSpec, out: SweepDir, state: SweepState, todo: list[Trial], trial_fn: TrialFn, ex, cap: int,
              bar: _Progress) -> tuple[int, list[str]]:
     """Submit ``todo`` (at most ``cap`` at once), record each result, retry what may succeed.
 
@@ -193,10 +193,10 @@ def _execute(spec: SweepSpec, out: Path, state: SweepState, todo: list[Trial], t
             bar.show()
             h, ok, value = ex.wait_one(list(inflight))
             t = inflight.pop(h)
-            run_dir = out / "runs" / t.name
+            run_dir = out.run(t.name)
             if ok and missing_metrics(run_dir, spec.eval):
                 ok, value = False, Failure(f"the trial returned but eval files are missing for {metrics} in "
-                                           f"{run_dir}/eval")
+                                           f"{run_dir.eval}")
             bar.running = len(inflight)
             if ok:
                 state.mark(t.name, "done", error=None, result=value, eval=read_eval(run_dir, metrics))
@@ -213,7 +213,7 @@ def _execute(spec: SweepSpec, out: Path, state: SweepState, todo: list[Trial], t
                 failed.append(t.name)
                 state.mark(t.name, "failed", error=value.text[-_ERROR_CHARS:], failure=final)
                 bar.finished(False, f"FAILED  {t.name} ({final}): {value.signature} "
-                                    f"[traceback in {run_dir / 'trial.log'}]")
+                                    f"[traceback in {run_dir.trial_log}]")
     except BaseException:
         # Interrupted (Ctrl-C, SIGTERM): the runs in flight stay resumable from their checkpoints.
         for t in inflight.values():

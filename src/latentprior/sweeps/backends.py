@@ -17,8 +17,8 @@ from typing import Any
 
 from latentprior.config import ConfigError
 from latentprior.errors import UserError
-from latentprior.experiments.grid import SweepSpec
-from latentprior.experiments.trial import TrialFn
+from latentprior.sweeps.grid import SweepSpec
+from latentprior.sweeps.trial import TrialFn
 
 __all__ = ["Failure", "LocalExecutor", "RayExecutor", "make_executor"]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import socket
 import time
@@ -18,37 +17,33 @@ from pathlib import Path
 from typing import Any
 
 from latentprior.config import config_from_dict, config_to_dict, eval_config_from_dict
-from latentprior.experiments.grid import SweepSpec, Trial
-from latentprior.experiments.state import missing_metrics
+from latentprior.rundir import RunDir, SweepDir, eval_value, missing_metrics
+from latentprior.sweeps.grid import SweepSpec, Trial
 
 __all__ = ["run_trial", "make_payload", "read_eval", "TrialFn"]
 
 TrialFn = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def make_payload(trial: Trial, spec: SweepSpec, out: Path) -> dict[str, Any]:
+def make_payload(trial: Trial, spec: SweepSpec, out: SweepDir) -> dict[str, Any]:
     """Everything a worker needs, as plain data: the resolved config, where to write, and the eval config
     (``eval.metrics`` holds only the metrics still missing, possibly none)."""
-    run_dir = Path(out).resolve() / "runs" / trial.name
+    run_dir = SweepDir(out.path.resolve()).run(trial.name)
     ev = spec.eval
     missing = missing_metrics(run_dir, ev)
     return {
         "name": trial.name,
-        "run_dir": str(run_dir),
+        "run_dir": str(run_dir.path),
         "config": config_to_dict(trial.cfg),
         "eval": {**dataclasses.asdict(ev), "metrics": missing},
         "threads": spec.resources.threads,
     }
 
 
-def read_eval(run_dir: str | Path, metrics: list[str]) -> dict[str, Any]:
-    """``{metric: value}`` from ``RUN_DIR/eval/<metric>.json`` for the metrics that have a file."""
-    out = {}
-    for m in metrics:
-        path = Path(run_dir) / "eval" / f"{m}.json"
-        if path.is_file():
-            out[m] = json.loads(path.read_text()).get("value")
-    return out
+def read_eval(run_dir: str | Path | RunDir, metrics: list[str]) -> dict[str, Any]:
+    """``{metric: value}`` of the stored eval records, for the metrics that have one."""
+    values = {m: eval_value(run_dir, m) for m in metrics}
+    return {m: v for m, v in values.items() if v is not None}
 
 
 def _default_train(cfg, run_dir):
@@ -86,7 +81,7 @@ def run_trial(payload: dict[str, Any], *, train_fn: Callable | None = None,
     run_dir = Path(payload["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with (run_dir / "trial.log").open("a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+    with RunDir(run_dir).trial_log.open("a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         print(f"== trial {payload['name']} on {socket.gethostname()} pid {os.getpid()} at {time.ctime()}", flush=True)
         summary = train_fn(cfg, run_dir) or {}
         t_train = time.perf_counter() - t0

@@ -102,7 +102,7 @@ def latent2d_figure(run_dir: str | Path, out: str | Path | None = None, *, n: in
                     data_dir: str | None = None, seed: int = 0, device: str | None = None) -> dict[str, Any]:
     """Fig. 2 for a finished run: encode ``n`` images of ``split``; writes ``RUN_DIR/figures/latent2d.png``."""
     from latentprior.data import load_dataset
-    from latentprior.training.checkpoint import load_run
+    from latentprior.models.load import load_run
 
     run_dir = Path(run_dir)
     model, cfg = load_run(run_dir, device=device)

@@ -149,11 +149,11 @@ def study_figures(run_dirs: dict[str, Path], settings, out: str | Path, *, label
                   data_dir: str | None = None, weights_dir: str | None = None, device: str | None = None,
                   seed: int = 0) -> dict[str, Path]:
     """Figs. 7, 8 and 6 of the finished runs ``run_dirs`` (name -> run directory) into ``out``; ``settings`` is
-    the study's :class:`~latentprior.experiments.disentanglement.StudySettings`. Fig. 7 shows the runs that
+    the study's :class:`~latentprior.studies.disentanglement.StudySettings`. Fig. 7 shows the runs that
     ``labels`` (name -> row label) names, all of them when None. Also writes ``fig8.json`` (the plotted
     medians and percentiles)."""
     from latentprior.data import load_dataset
-    from latentprior.training.checkpoint import load_run
+    from latentprior.models.load import load_run
 
     out = Path(out)
     loaded = {name: load_run(d, device=device or "cpu") for name, d in run_dirs.items()}

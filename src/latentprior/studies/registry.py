@@ -39,12 +39,12 @@ class Experiment:
 
 EXPERIMENTS: dict[str, Experiment] = {
     "disentanglement": Experiment(
-        "latentprior.experiments.disentanglement", "load_study", "run_disentanglement",
+        "latentprior.studies.disentanglement", "load_study", "run_disentanglement",
         "Table 1 and Figs. 6-8: separability, PPL and FID of VAE, beta-VAE, FactorVAE and flow priors "
         "(z0 and zT); PCA feature discovery; rate of change along attribute directions",
         "configs/disentanglement/mnist.yaml"),
     "conditional": Experiment(
-        "latentprior.experiments.conditional", "load_task", "run_conditional",
+        "latentprior.studies.translation", "load_task", "run_conditional",
         "Table 2: image-to-image diversity (conditional LPIPS) and quality (FID, reconstruction) of the "
         "Variational U-Net objective vs. a conditional flow prior without the KL term",
         "configs/conditional/mnist_downsample7_cpu.yaml"),

@@ -1,7 +1,7 @@
 """Checks of a whole sweep before any trial starts, so that a bad sweep fails at once, in one line, having
 created nothing: sample counts against the test sets, and runs whose saved config the sweep file has since changed.
 
-(Each run's resolved config and the metric names are checked by :mod:`latentprior.experiments.grid`, while the
+(Each run's resolved config and the metric names are checked by :mod:`latentprior.sweeps.grid`, while the
 sweep is parsed and expanded.)
 """
 
@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from latentprior.config import ConfigError, EvalConfig, config_to_dict, flatten
-from latentprior.experiments.grid import Trial
+from latentprior.rundir import SweepDir, read_run_config
+from latentprior.sweeps.grid import Trial
 
 __all__ = ["check_sample_counts", "changed_runs", "changed_runs_message", "config_changes", "ChangedRunsError",
            "move_aside", "NOT_COMPARED"]
@@ -63,36 +61,36 @@ def config_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
             if k not in NOT_COMPARED and not _same(a.get(k), b.get(k))]
 
 
-def changed_runs(out: Path, trials: list[Trial]) -> dict[str, list[str]]:
+def changed_runs(out: SweepDir, trials: list[Trial]) -> dict[str, list[str]]:
     """Run name -> its config changes, for every run folder of ``out`` whose ``config.yaml`` differs from the
-    config the sweep now gives that run."""
+    config the sweep now gives that run (a config that cannot be read counts as changed: it is refused by name)."""
     changed = {}
     for t in trials:
-        path = Path(out) / "runs" / t.name / "config.yaml"
-        if path.is_file():
-            changes = config_changes(yaml.safe_load(path.read_text()) or {}, config_to_dict(t.cfg))
+        saved = read_run_config(out.run(t.name), strict=True)
+        if saved is not None:
+            changes = config_changes(saved, config_to_dict(t.cfg))
             if changes:
                 changed[t.name] = changes
     return changed
 
 
-def changed_runs_message(out: Path, changed: dict[str, list[str]]) -> str:
+def changed_runs_message(out: SweepDir, changed: dict[str, list[str]]) -> str:
     """One line: how many runs changed, the first few with their changes, and the two ways on."""
     shown = "; ".join(f"{name} ({', '.join(ch[:3])}{', ...' if len(ch) > 3 else ''})"
                       for name, ch in list(changed.items())[:3])
     more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-    return (f"{len(changed)} run(s) in {out} were made with another config than the sweep file now gives them: "
-            f"{shown}{more}; rerun with --rerun-changed to train them again (the old folders move to "
-            f"{Path(out) / 'replaced'}), or restore the sweep file")
+    return (f"{len(changed)} run(s) in {out.path} were made with another config than the sweep file now gives "
+            f"them: {shown}{more}; rerun with --rerun-changed to train them again (the old folders move to "
+            f"{out.path / 'replaced'}), or restore the sweep file")
 
 
-def move_aside(out: Path, names: list[str]) -> list[Path]:
+def move_aside(out: SweepDir, names: list[str]) -> list:
     """Move the named run folders to ``out/replaced/<name>-<time>`` (kept, not deleted); returns the new paths."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     moved = []
     for name in names:
-        dest = Path(out) / "replaced" / f"{name}-{stamp}"
+        dest = out.replaced(name, stamp)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(Path(out) / "runs" / name), str(dest))
+        shutil.move(str(out.run(name).path), str(dest))
         moved.append(dest)
     return moved

@@ -30,10 +30,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from latentprior.errors import UserError
+from latentprior.rundir.layout import RunDir
 
-__all__ = ["LOCK_FILE", "LockOwner", "RunLock", "RunLockError", "acquire_run_lock", "read_lock_owner", "run_lock"]
+__all__ = ["LockOwner", "RunLock", "RunLockError", "acquire_run_lock", "read_lock_owner", "run_lock"]
 
-LOCK_FILE = "run.lock"
 _ATTEMPTS = 5  # races with another acquirer (a lock removed or replaced under us) are retried this often
 
 
@@ -62,7 +62,7 @@ def _me() -> LockOwner:
 def read_lock_owner(run_dir: str | os.PathLike[str]) -> LockOwner | None:
     """The owner recorded in ``run_dir``'s lock file; None when there is none or it cannot be parsed."""
     try:
-        data = json.loads((Path(run_dir) / LOCK_FILE).read_text())
+        data = json.loads(RunDir(run_dir).lock.read_text())
         return LockOwner(int(data["pid"]), str(data["host"]), float(data["started"]), str(data["command"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -167,7 +167,7 @@ _HELD_GUARD = threading.Lock()
 def acquire_run_lock(run_dir: str | os.PathLike[str]) -> RunLock:
     """Take ``run_dir``'s lock (creating the directory) or raise :class:`RunLockError` naming its owner."""
     run_dir = Path(run_dir)
-    path = (run_dir / LOCK_FILE).resolve()
+    path = RunDir(run_dir).lock.resolve()
     owner = _me()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,7 +184,7 @@ def acquire_run_lock(run_dir: str | os.PathLike[str]) -> RunLock:
 @contextlib.contextmanager
 def run_lock(run_dir: str | os.PathLike[str]) -> Iterator[RunLock]:
     """Hold ``run_dir``'s lock for the ``with`` block; re-entrant within one process."""
-    key = (Path(run_dir) / LOCK_FILE).resolve()
+    key = RunDir(run_dir).lock.resolve()
     with _HELD_GUARD:
         held = _HELD.get(key)
         if held is not None:
