@@ -37,7 +37,9 @@ def _vamp(dim: int, seed: int) -> VampPrior:
 
     torch.manual_seed(seed)
     prior = VampPrior(dim, PSEUDO_SHAPE, 3, init_scale=2.0).bind_encoder(encode)
-    prior.encoder_for_tests = encoder  # so .to() in the tests can move it with the prior
+    # kept beside the prior for .to() in the tests, as a plain attribute: a submodule would join its parameters
+    object.__setattr__(prior, "encoder_for_tests", encoder)
+    assert [n for n, _ in prior.named_parameters()] == ["pseudo_logits"]
     return prior
 
 

@@ -185,3 +185,13 @@ def test_model_sample_passes_its_temperature_to_the_prior() -> None:
 def test_invalid_temperature_is_refused(bad) -> None:
     with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
         StandardNormal(DIM).sample(3, temperature=bad)
+
+
+def test_numpy_and_integer_temperatures_are_accepted() -> None:
+    import numpy as np
+
+    prior = StandardNormal(DIM)
+    for tau in (np.float32(0.5), np.float64(0.5), 2):
+        assert torch.equal(prior.sample(4, generator=gen(), temperature=tau), float(tau) * _eps(4, DIM))
+    with pytest.raises(ValueError, match="temperature"):
+        prior.sample(4, temperature=True)

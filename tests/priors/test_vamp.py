@@ -176,6 +176,16 @@ def test_reloaded_model_gives_the_same_log_prob() -> None:
     assert other.prior._encode.__self__ is other  # bound to its own model's encoder, not the first one's
 
 
+def test_pseudo_inputs_can_start_from_images() -> None:
+    prior = VampPrior(2, (1, 3, 3), 4)
+    images = torch.rand(4, 1, 3, 3, generator=torch.Generator().manual_seed(0))
+    images[0, 0, 0] = torch.tensor([0.0, 1.0, 0.5])
+    prior.init_pseudo_inputs(images)
+    torch.testing.assert_close(prior.pseudo_inputs(), images.clamp(1e-4, 1 - 1e-4), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"expected \(4, 1, 3, 3\) images"):
+        prior.init_pseudo_inputs(images[:2])
+
+
 def test_unbound_prior_and_config_rules() -> None:
     with pytest.raises(EncoderNotBound, match="bind_encoder"):
         VampPrior(2, (1, 4, 4), 3).log_prob(torch.zeros(1, 2))

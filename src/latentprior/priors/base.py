@@ -21,6 +21,8 @@ temperature"). ``log_prob`` is always the untempered density.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import Tensor, nn
 
@@ -30,8 +32,9 @@ __all__ = ["Prior", "Transform", "ImplicitPriorError", "check_temperature"]
 
 
 def check_temperature(temperature: float) -> float:
-    """τ itself if it is a finite number > 0, else a ValueError naming it."""
-    if not (isinstance(temperature, int | float) and 0 < temperature < float("inf")):
+    """τ as a float if it is a finite real number > 0 (numpy scalars too), else a ValueError naming it."""
+    real = isinstance(temperature, numbers.Real) and not isinstance(temperature, bool)
+    if not (real and 0 < temperature < float("inf")):
         raise ValueError(f"sampling temperature must be a finite number > 0, got {temperature!r}")
     return float(temperature)
 

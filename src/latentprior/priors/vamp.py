@@ -68,6 +68,15 @@ class VampPrior(Prior):
         self._encode = encode
         return self
 
+    @torch.no_grad()
+    def init_pseudo_inputs(self, images: Tensor) -> VampPrior:
+        """Start the pseudo-inputs at K given images (K, C, H, W) in [0, 1] (Tomczak & Welling also start from
+        training images); values are clamped into (0, 1) by 1e-4 so their logits stay finite. Returns self."""
+        if images.shape != self.pseudo_logits.shape:
+            raise ValueError(f"expected {tuple(self.pseudo_logits.shape)} images, got {tuple(images.shape)}")
+        self.pseudo_logits.copy_(torch.logit(images.clamp(1e-4, 1 - 1e-4)))
+        return self
+
     def pseudo_inputs(self) -> Tensor:
         """u = sigmoid(a): (K, C, H, W) in (0, 1), the range of the images the encoder reads."""
         return torch.sigmoid(self.pseudo_logits)
