@@ -158,8 +158,9 @@ BINARY_LIKELIHOODS = ("bernoulli", "continuous_bernoulli")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Encoder kind, latent size, and the reconstruction term log p(x|z): the pixel Gaussian N(G(z), gamma I)
-    and/or a VGG perceptual term (appendix B.1); see latentprior.models.reconstruction."""
+    """Encoder kind, latent size, and the reconstruction term log p(x|z): a pixel likelihood (Gaussian
+    N(G(z), gamma I), Laplace or Bernoulli) and/or a VGG perceptual term (appendix B.1); see
+    latentprior.models.likelihood and latentprior.models.reconstruction."""
 
     latent_dim: int = 64
     encoder: Literal["gaussian", "deterministic"] = "gaussian"
