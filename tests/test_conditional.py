@@ -242,7 +242,7 @@ def _run_cfg(**sections):
 
 @pytest.mark.parametrize(("sections", "message"), [
     ({"prior": {"kind": "adversarial"}, "objective": {"kind": "cvae", "beta": 1.0}},
-     "an adversarial prior cannot be conditional"),
+     "prior.kind 'adversarial' cannot be conditional"),
     ({"objective": {"kind": "vae"}}, "needs objective.kind 'cvae'"),
     ({"net": {"arch": "conv4"}}, "needs net.arch 'unet'"),
     ({"data": {"condition": "none"}}, "objective.kind 'cvae' is the conditional VAE"),

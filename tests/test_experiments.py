@@ -1,5 +1,5 @@
 """Sweeps: grid expansion, typed sweep files, restart, retries, a real 2-trial sweep on a local Ray, the shipped
-sweep files, Fig. 2 (reports/figures.py).
+sweep files, Fig. 2 (studies/latent2d.py).
 
 Trainings are tiny digits runs (a few steps of a width-0.0625 network); evaluation is replaced by
 :func:`fake_evaluate`, which writes an eval file from the run's checkpoint step (no Inception network).

@@ -411,9 +411,9 @@ def test_build_prior_kinds(kind: str, cls: type) -> None:
 
 
 def test_build_prior_errors_and_options() -> None:
-    with pytest.raises(ValueError, match="adversarial, normal, realnvp") as info:
-        build_prior("glow", DIM, layers=2, hidden=HIDDEN)
-    assert "'glow'" in str(info.value)
+    with pytest.raises(ValueError, match="adversarial, glow, gmm, maf, normal, nsf, realnvp, vamp") as info:
+        build_prior("flowplusplus", DIM, layers=2, hidden=HIDDEN)
+    assert "'flowplusplus'" in str(info.value)
     assert build_prior("realnvp", DIM, layers=2, hidden=HIDDEN, cond_dim=COND).cond_dim == COND
     assert build_prior("adversarial", DIM, layers=2, hidden=HIDDEN, noise_dim=4).noise_dim == 4
 

@@ -205,7 +205,7 @@ def test_cli_train_resume_sample_interpolate(tmp_path, capsys):
     assert "already holds a run; use `latentprior resume" in capsys.readouterr().err
     # a bad override names the key and the valid choices
     assert cli.main(["train", str(cfg_path), "--out", str(tmp_path / "x"), "--set", "prior.kind=gaussian"]) == 2
-    assert "choose one of ['normal', 'realnvp', 'adversarial']" in capsys.readouterr().err
+    assert "choose one of ['normal', 'realnvp', 'glow'," in capsys.readouterr().err
 
 
 def test_cli_aae_run_samples_through_its_mlp_and_refuses_base_space(tmp_path, capsys):

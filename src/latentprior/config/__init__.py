@@ -14,6 +14,8 @@ from latentprior.config.io import (
     section_from_dict,
 )
 from latentprior.config.sections import (
+    BINARY_LIKELIHOODS,
+    DENSITY_PRIORS,
     FLOW_PRIORS,
     LEARNABLE_PRIORS,
     Config,
@@ -29,7 +31,8 @@ from latentprior.config.sections import (
 
 __all__ = [
     "ConfigError", "DataConfig", "NetConfig", "PriorConfig", "ModelConfig", "ObjectiveConfig", "TrainConfig",
-    "Config", "EvalConfig", "FLOW_PRIORS", "LEARNABLE_PRIORS", "eval_config_from_dict", "section_from_dict",
+    "Config", "EvalConfig", "FLOW_PRIORS", "DENSITY_PRIORS", "LEARNABLE_PRIORS", "BINARY_LIKELIHOODS",
+    "eval_config_from_dict", "section_from_dict",
     "load_config", "read_yaml", "parse_yaml", "config_from_dict", "config_to_dict", "flatten", "apply_overrides",
     "save_config",
 ]

@@ -26,7 +26,9 @@ __all__ = [
     "Config",
     "EvalConfig",
     "FLOW_PRIORS",
+    "DENSITY_PRIORS",
     "LEARNABLE_PRIORS",
+    "BINARY_LIKELIHOODS",
 ]
 
 
@@ -61,32 +63,49 @@ class NetConfig:
 
 
 # Prior kinds by what they can do; the cross-field rules below use these, not the kind names.
-FLOW_PRIORS = ("realnvp",)  # invertible z -> u: need latent_dim >= 2 (a coupling splits z in two halves)
-LEARNABLE_PRIORS = ("realnvp", "adversarial")  # have parameters, so prior-only epochs mean something
+FLOW_PRIORS = ("realnvp", "glow", "maf", "nsf")  # invertible z -> u: need latent_dim >= 2 (couplings split z)
+DENSITY_PRIORS = ("normal", *FLOW_PRIORS, "gmm", "vamp")  # have log p(z): what a VAE's objectives need
+LEARNABLE_PRIORS = (*FLOW_PRIORS, "gmm", "vamp", "adversarial")  # have parameters: prior-only epochs mean something
+_MIXTURE_PRIORS = ("gmm", "vamp")  # read prior.components
 
 
 @dataclass(frozen=True)
 class PriorConfig:
-    """p(z): fixed standard normal, RealNVP flow (appendix A.1) or adversarial MLP (appendix A.2)."""
+    """p(z): fixed standard normal, a flow (RealNVP of appendix A.1, Glow steps, zuko's MAF or NSF), a Gaussian
+    mixture, the VampPrior, or the adversarial MLP (appendix A.2); see latentprior.priors."""
 
-    kind: Literal["normal", "realnvp", "adversarial"] = "realnvp"
-    layers: int = 24  # flow transforms, or hidden layers of the adversarial prior MLP
-    hidden: int = 1024  # width D of each coupling network / prior MLP layer
+    # normal: N(0, I). realnvp: appendix A.1. glow: ActNorm + LU-decomposed invertible linear map + affine coupling.
+    # maf / nsf: zuko's masked autoregressive flows, affine / rational-quadratic spline (each behind an ActNorm).
+    # gmm: a learnable Gaussian mixture. vamp: the VampPrior, a mixture of the encoder's posteriors at learned
+    # pseudo-inputs (its parameters are the pseudo-inputs alone). adversarial: appendix A.2's implicit prior.
+    kind: Literal["normal", "realnvp", "glow", "maf", "nsf", "gmm", "vamp", "adversarial"] = "realnvp"
+    # flow layers (realnvp couplings, glow steps, maf/nsf autoregressive layers), or adversarial MLP hidden layers
+    layers: int = 24
+    hidden: int = 1024  # width of each flow layer's network (coupling net, MADE) / of each prior MLP layer
     noise_dim: int | None = None  # adversarial prior input noise; None: the latent dimension
     disc_layers: int = 2  # latent discriminator's hidden layers: the adversarial prior's, FactorVAE's TC one
     disc_hidden: int = 1024
     cond_embed: int = 64  # conditional models only: size of the condition's embedding, the context of p(z | y)
+    components: int | None = None  # gmm: mixture components K; vamp: pseudo-inputs K. null: 10
+    covariance: Literal["full", "diagonal"] | None = None  # gmm only: Cholesky-factored full or diagonal; null: full
+    bins: int | None = None  # nsf only: rational-quadratic spline bins per dimension (on [-5, 5]); null: 8
 
     def __post_init__(self) -> None:
         _check(self.layers >= 1, f"prior.layers must be >= 1, got {self.layers}")
         _check(self.cond_embed >= 1, f"prior.cond_embed must be >= 1, got {self.cond_embed}")
         _check(self.hidden >= 1, f"prior.hidden must be >= 1, got {self.hidden}")
         _check(self.disc_layers >= 1, f"prior.disc_layers must be >= 1, got {self.disc_layers}")
-        if self.noise_dim is not None:
-            # Ignoring a value the chosen prior cannot use would hide a typo or a wrong prior.kind.
-            _check(self.kind == "adversarial", f"prior.noise_dim only applies to prior.kind 'adversarial', but "
-                   f"prior.kind is '{self.kind}'; remove prior.noise_dim (or set it to null)")
-            _check(self.noise_dim >= 1, f"prior.noise_dim must be >= 1 or null, got {self.noise_dim}")
+        # Ignoring a value the chosen prior cannot use would hide a typo or a wrong prior.kind.
+        for key, kinds in (("noise_dim", ("adversarial",)), ("components", _MIXTURE_PRIORS),
+                           ("covariance", ("gmm",)), ("bins", ("nsf",))):
+            _check(getattr(self, key) is None or self.kind in kinds, f"prior.{key} only applies to prior.kind "
+                   f"{' or '.join(map(repr, kinds))}, but prior.kind is '{self.kind}'; remove prior.{key} (or set "
+                   "it to null)")
+        _check(self.noise_dim is None or self.noise_dim >= 1, f"prior.noise_dim must be >= 1 or null, got "
+               f"{self.noise_dim}")
+        _check(self.components is None or self.components >= 1, f"prior.components must be >= 1 or null, got "
+               f"{self.components}")
+        _check(self.bins is None or self.bins >= 2, f"prior.bins must be >= 2 or null, got {self.bins}")
 
     @property
     def is_flow(self) -> bool:
@@ -94,23 +113,54 @@ class PriorConfig:
         return self.kind in FLOW_PRIORS
 
     @property
+    def has_density(self) -> bool:
+        """Whether p(z) has a log-density (every kind but the adversarial one)."""
+        return self.kind in DENSITY_PRIORS
+
+    @property
     def is_learnable(self) -> bool:
         """Whether the prior has parameters to train (a fixed N(0, I) has none)."""
         return self.kind in LEARNABLE_PRIORS
 
+    @property
+    def n_components(self) -> int:
+        """prior.components with its default (10)."""
+        return 10 if self.components is None else self.components
+
+    @property
+    def covariance_type(self) -> Literal["full", "diagonal"]:
+        """prior.covariance with its default ('full')."""
+        return "full" if self.covariance is None else self.covariance
+
+    @property
+    def n_bins(self) -> int:
+        """prior.bins with its default (8)."""
+        return 8 if self.bins is None else self.bins
+
+
+# Pixel likelihoods for binary data: the decoder's output is a probability and there is no scale to set.
+BINARY_LIKELIHOODS = ("bernoulli", "continuous_bernoulli")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Encoder kind, latent size, and the reconstruction term log p(x|z): the pixel Gaussian N(G(z), gamma I)
-    and/or a VGG perceptual term (appendix B.1); see latentprior.models.reconstruction."""
+    """Encoder kind, latent size, and the reconstruction term log p(x|z): a pixel likelihood (Gaussian
+    N(G(z), gamma I), Laplace or Bernoulli) and/or a VGG perceptual term (appendix B.1); see
+    latentprior.models.likelihood and latentprior.models.reconstruction."""
 
     latent_dim: int = 64
     encoder: Literal["gaussian", "deterministic"] = "gaussian"
-    gamma: float = 1.0  # decoder variance: p(x|z) = N(G(z), gamma I); initial value when learned
-    learn_gamma: bool = False  # Dai & Wipf: gamma is learned with the decoder
+    # the pixel likelihood p(x|z) (latentprior.models.likelihood). gaussian: N(G(z), gamma I). laplace: independent
+    # Laplace(G(z), b) per pixel, an L1 loss, with b = gamma. bernoulli: G(z) are pixel probabilities, log p is the
+    # binary cross-entropy (for grey pixels in [0, 1] not a normalised density). continuous_bernoulli: the
+    # normalised density on [0, 1] of Loaiza-Ganem & Cunningham (2019). The last two need net.output 'sigmoid'.
+    likelihood: Literal["gaussian", "laplace", "bernoulli", "continuous_bernoulli"] = "gaussian"
+    # the likelihood's scale: the variance gamma of gaussian, the scale b of laplace; initial value when learned
+    gamma: float = 1.0
+    learn_gamma: bool = False  # Dai & Wipf: gamma (or laplace's b) is learned with the decoder
     # how a learned gamma learns. optimal: each training step uses the closed-form maximiser of F in gamma, the
-    # batch's per-pixel MSE (a running average is kept for eval); gradient: log gamma is a parameter of the
-    # autoencoder update at objective.lr (Dai & Wipf's code: ~50k steps to reach the MSE at lr 1e-4)
+    # batch's per-pixel MSE (laplace: mean absolute error) (a running average is kept for eval); gradient: log
+    # gamma is a parameter of the autoencoder update at objective.lr (Dai & Wipf's code: ~50k steps at lr 1e-4)
     gamma_update: Literal["optimal", "gradient"] = "optimal"
     reconstruction: Literal["pixel", "perceptual", "pixel+perceptual"] = "pixel"
     perceptual_weight: float = 1.0  # lambda: log p(x|z) gets -lambda/2 * sum of squared VGG feature differences
@@ -125,6 +175,12 @@ class ModelConfig:
         _check(self.perceptual_weight > 0, f"model.perceptual_weight must be > 0, got {self.perceptual_weight}")
         _check(not (self.learn_gamma and self.reconstruction == "perceptual"),
                "model.learn_gamma needs the pixel likelihood: set model.reconstruction to 'pixel+perceptual'")
+        _check(self.likelihood not in BINARY_LIKELIHOODS or (self.gamma == 1.0 and not self.learn_gamma),
+               f"model.gamma and model.learn_gamma set a likelihood's scale, and model.likelihood "
+               f"'{self.likelihood}' has none: leave them at 1.0 and false")
+        _check(self.likelihood == "gaussian" or self.reconstruction != "perceptual",
+               f"model.likelihood '{self.likelihood}' is the pixel term, which model.reconstruction 'perceptual' "
+               "leaves out: choose 'pixel' or 'pixel+perceptual'")
         _check(self.perceptual_weights is None or self.reconstruction != "pixel",
                "model.perceptual_weights is set but model.reconstruction is 'pixel'; choose 'perceptual' or "
                "'pixel+perceptual', or remove model.perceptual_weights")
@@ -172,7 +228,7 @@ class TrainConfig:
     """The loop: budget, batching, logging, checkpointing.
 
     Fields with ``metadata={"resume_may_change": True}`` (the budget and bookkeeping) may differ when a run is
-    resumed; any other change is refused (training/checkpoint.py, ``check_resumable``).
+    resumed; any other change is refused (rundir/checkpoints.py, ``check_resumable``).
     """
 
     # joint training of encoder, decoder and prior
@@ -232,8 +288,8 @@ class Config:
             _check(self.prior.kind in ("adversarial", "normal"),
                    f"objective.kind 'aae' needs prior.kind 'adversarial' or 'normal', got '{self.prior.kind}'")
         if self.objective.kind == "vae":
-            _check(self.prior.kind in ("realnvp", "normal"),
-                   f"objective.kind 'vae' needs a density prior ('realnvp' or 'normal'), got '{self.prior.kind}'")
+            _check(self.prior.has_density, f"objective.kind 'vae' needs a prior with a density "
+                   f"({', '.join(map(repr, DENSITY_PRIORS))}), got '{self.prior.kind}'")
             _check(self.model.encoder == "gaussian", "objective.kind 'vae' needs model.encoder 'gaussian'")
         if self.objective.kind == "factorvae":
             _check(self.prior.kind == "normal", f"objective.kind 'factorvae' is a VAE with a fixed N(0, I) prior: "
@@ -241,7 +297,12 @@ class Config:
             _check(self.model.encoder == "gaussian", "objective.kind 'factorvae' needs model.encoder 'gaussian'")
         if self.prior.is_flow:
             _check(self.model.latent_dim >= 2, f"prior.kind '{self.prior.kind}' is a flow and needs "
-                   f"model.latent_dim >= 2 (each coupling splits z in two halves), got {self.model.latent_dim}")
+                   f"model.latent_dim >= 2 (each layer conditions part of z on the rest), got {self.model.latent_dim}")
+        if self.prior.kind == "vamp":  # a mixture of the encoder's Gaussian posteriors q(z | u_k)
+            _check(self.model.encoder == "gaussian", "prior.kind 'vamp' needs model.encoder 'gaussian'")
+        if self.model.likelihood in BINARY_LIKELIHOODS:
+            _check(self.net.output == "sigmoid", f"model.likelihood '{self.model.likelihood}' reads the decoder's "
+                   f"output as probabilities in [0, 1]: set net.output 'sigmoid', got '{self.net.output}'")
         self._check_conditional()
         if self.train.prior_epochs > 0:
             # a conditional normal prior N(mu(y), I) learns its mean: it has something to train
@@ -259,8 +320,8 @@ class Config:
             _check(self.net.arch != "unet", "net.arch 'unet' reads a condition: set data.condition to "
                    "'downsample7' or 'skeleton', or choose another net.arch")
             return
-        _check(self.prior.kind != "adversarial", f"an adversarial prior cannot be conditional (data.condition "
-               f"'{cond}'): choose prior.kind 'realnvp' (a flow p(z|y)) or 'normal' (N(mu(y), I))")
+        _check(self.prior.kind in ("realnvp", "normal"), f"prior.kind '{self.prior.kind}' cannot be conditional "
+               f"(data.condition '{cond}'): choose prior.kind 'realnvp' (a flow p(z|y)) or 'normal' (N(mu(y), I))")
         _check(self.objective.kind == "cvae", f"data.condition '{cond}' needs objective.kind 'cvae', got "
                f"'{self.objective.kind}'")
         _check(self.net.arch == "unet", f"data.condition '{cond}' needs net.arch 'unet' (nets that read the "

@@ -1,5 +1,6 @@
-"""The generative autoencoder: encoder q(z|x), decoder p(x|z) (the Gaussian N(G(z), γI) and/or a perceptual
-term, :mod:`latentprior.models.reconstruction`), prior p(z).
+"""The generative autoencoder: encoder q(z|x), decoder p(x|z) (a pixel likelihood — the Gaussian N(G(z), γI),
+Laplace or Bernoulli, :mod:`latentprior.models.likelihood` — and/or a perceptual term,
+:mod:`latentprior.models.reconstruction`), prior p(z).
 
 VAE and AAE are the same module; they differ only in the objective that trains them
 (:mod:`latentprior.objectives`) and in whether a latent discriminator is attached.
@@ -12,8 +13,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+from latentprior.models.likelihood import PixelLikelihood
 from latentprior.models.reconstruction import DecoderVariance, PerceptualLoss
-from latentprior.priors.base import Prior
+from latentprior.priors.base import Prior, check_temperature
 
 __all__ = ["LatentAutoencoder", "gaussian_log_density"]
 
@@ -33,16 +35,18 @@ class LatentAutoencoder(nn.Module):
         decoder: z (B, D) -> G(z) (B, C, H, W).
         prior: a :class:`~latentprior.priors.base.Prior` over (B, D).
         gaussian_encoder: whether the encoder outputs (mean, log-variance).
-        variance: the decoder's γ.
+        variance: the pixel likelihood p(x|z) given G(z) with its scale, if any: the Gaussian's γ
+            (:class:`DecoderVariance`, the default), or a Laplace or Bernoulli likelihood
+            (:mod:`latentprior.models.likelihood`). Named ``variance`` for the Gaussian it was first.
         discriminator: z (B, D) -> logits (B,), where a high logit says "drawn from the prior".
         tc_discriminator: FactorVAE's z (B, D) -> logits (B,), where a high logit says "drawn from q(z)" rather
             than from the product of its marginals (objectives/factorvae.py).
-        pixel_likelihood: whether log p(x|z) includes the pixel Gaussian N(G(z), γI).
+        pixel_likelihood: whether log p(x|z) includes the pixel term ``variance.log_density``.
         perceptual: a perceptual term P(x, G(z)) (B,); log p(x|z) gets -perceptual_weight·P.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, prior: Prior, *, latent_dim: int,
-                 gaussian_encoder: bool = True, variance: DecoderVariance | None = None,
+                 gaussian_encoder: bool = True, variance: PixelLikelihood | None = None,
                  discriminator: nn.Module | None = None, tc_discriminator: nn.Module | None = None,
                  pixel_likelihood: bool = True,
                  perceptual: PerceptualLoss | None = None, perceptual_weight: float = 1.0) -> None:
@@ -65,7 +69,27 @@ class LatentAutoencoder(nn.Module):
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         """x (B, C, H, W) -> mean (B, D), log-variance (B, D) or None for a deterministic encoder."""
-        h = self.encoder(x)
+        return self._posterior(self.encoder(x))
+
+    def encode_detached(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """:meth:`encode` with the encoder as a fixed function of x: its parameters detached (gradients reach x,
+        never φ) and in eval mode (running BatchNorm statistics; no statistics or spectral-norm updates, and
+        no example's output depends on the rest of its batch). The encoder's mode is restored afterwards.
+
+        A VampPrior reads its pseudo-inputs' posteriors through it (``priors/vamp.py``): the prior's update
+        then moves its pseudo-inputs only, and evaluating the prior changes nothing in the encoder.
+        """
+        params = {name: p.detach() for name, p in self.encoder.named_parameters()}
+        was_training = self.encoder.training
+        self.encoder.eval()
+        try:
+            h = torch.func.functional_call(self.encoder, params, (x,))
+        finally:
+            self.encoder.train(was_training)
+        return self._posterior(h)
+
+    def _posterior(self, h: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The encoder's output (B, 2D) or (B, D) -> mean (B, D), log-variance (B, D) or None."""
         if not self.gaussian_encoder:
             return h, None
         mean, logvar = h.chunk(2, dim=-1)
@@ -86,8 +110,9 @@ class LatentAutoencoder(nn.Module):
     def log_px_given_z(self, x: Tensor, g: Tensor) -> Tensor:
         """log p(x|z) with decoder mean g = G(z): (B, C, H, W) x2 -> (B,).
 
-        log N(x; g, γI) summed over pixels, minus perceptual_weight times the perceptual term when there is one.
-        With a closed-form learned γ, a training-mode call also updates γ (see :class:`DecoderVariance`).
+        The pixel likelihood (``variance.log_density``: log N(x; g, γI) summed over pixels, or the Laplace or
+        Bernoulli one), minus perceptual_weight times the perceptual term when there is one. With a closed-form
+        learned scale (γ or b), a training-mode call also updates it (see :class:`DecoderVariance`).
         """
         out = self.variance.log_density(x, g) if self.pixel_likelihood else g.new_zeros(g.shape[0])
         if self.perceptual is not None:
@@ -112,15 +137,19 @@ class LatentAutoencoder(nn.Module):
     # ----------------------------------------------------------------- generation
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> Tensor:
         """n images G(z), z ~ p(z): (n, C, H, W) float32 clamped to [0, 1]; eval mode, no grad.
 
         Uses the decoder mean rather than a draw from N(G(z), γI), as the paper does (section 3).
+        ``temperature`` τ tempers the prior's sampler (``Prior.sample``; τ = 1 gives the untempered draws).
         """
         was_training = self.training
         self.eval()
         try:
-            z = self.prior.sample(n, generator=generator)
+            # τ = 1 calls the prior exactly as before temperatures existed, so a user's own Prior without the
+            # keyword still samples
+            tempered = {} if check_temperature(temperature) == 1.0 else {"temperature": temperature}
+            z = self.prior.sample(n, generator=generator, **tempered)
             return self.decode(z).float().clamp_(0.0, 1.0)
         finally:
             self.train(was_training)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from latentprior.config import Config, ModelConfig
 from latentprior.models.autoencoder import LatentAutoencoder
 from latentprior.models.conditional import ConditionalAutoencoder
+from latentprior.models.likelihood import BernoulliLikelihood, LaplaceLikelihood, PixelLikelihood
 from latentprior.models.reconstruction import DecoderVariance, PerceptualLoss
 from latentprior.nets import build_decoder, build_encoder
 from latentprior.nets.base import channels
-from latentprior.priors import Prior, build_discriminator, build_prior
+from latentprior.priors import Prior, VampPrior, build_discriminator, build_prior
 from latentprior.priors.conditional import conditional_flow
 
 __all__ = ["build_model"]
@@ -30,12 +31,16 @@ def build_model(cfg: Config, image_shape: tuple[int, int, int]) -> LatentAutoenc
         discriminator = build_discriminator(d, layers=cfg.prior.disc_layers, hidden=cfg.prior.disc_hidden)
     if cfg.objective.kind == "factorvae":  # the same network, telling q(z) from the product of its marginals
         tc_discriminator = build_discriminator(d, layers=cfg.prior.disc_layers, hidden=cfg.prior.disc_hidden)
-    variance = DecoderVariance(cfg.model.gamma, learned=cfg.model.learn_gamma, update=cfg.model.gamma_update)
-    parts = {"latent_dim": d, "gaussian_encoder": gaussian, "variance": variance, "discriminator": discriminator,
-             "tc_discriminator": tc_discriminator, **_reconstruction(cfg.model)}
+    parts = {"latent_dim": d, "gaussian_encoder": gaussian, "variance": _likelihood(cfg.model),
+             "discriminator": discriminator, "tc_discriminator": tc_discriminator, **_reconstruction(cfg.model)}
     if cfg.data.condition != "none":  # image-to-image: q(z|x,y), p(x|y,z), p(z|y) with y = c(x)
         return ConditionalAutoencoder(encoder, decoder, prior, condition=cfg.data.condition, **parts)
-    return LatentAutoencoder(encoder, decoder, prior, **parts)
+    model = LatentAutoencoder(encoder, decoder, prior, **parts)
+    if isinstance(prior, VampPrior):
+        # The prior mixes the encoder's posteriors but must not own the encoder (its parameters would join the
+        # prior's update): it gets the encoder as a fixed function, parameters detached (priors/vamp.py).
+        prior.bind_encoder(model.encode_detached)
+    return model
 
 
 def _prior(cfg: Config, image_shape: tuple[int, int, int]) -> Prior:
@@ -43,9 +48,20 @@ def _prior(cfg: Config, image_shape: tuple[int, int, int]) -> Prior:
     Gaussian N(mu(y), I) of the Variational U-Net) over a base whose mean is learned from the embedded y."""
     pc, d = cfg.prior, cfg.model.latent_dim
     if cfg.data.condition == "none":
-        return build_prior(pc.kind, d, layers=pc.layers, hidden=pc.hidden, noise_dim=pc.noise_dim)
+        return build_prior(pc.kind, d, layers=pc.layers, hidden=pc.hidden, noise_dim=pc.noise_dim,
+                           components=pc.n_components, covariance=pc.covariance_type, bins=pc.n_bins,
+                           image_shape=image_shape)
     return conditional_flow(d, pc.layers if pc.is_flow else 0, pc.hidden, cond_shape=image_shape,
                             embed_dim=pc.cond_embed, embed_width=channels(32, cfg.net.width))
+
+
+def _likelihood(mc: ModelConfig) -> PixelLikelihood:
+    """The pixel likelihood ``model.likelihood`` with its scale (γ for gaussian, b for laplace)."""
+    if mc.likelihood == "gaussian":
+        return DecoderVariance(mc.gamma, learned=mc.learn_gamma, update=mc.gamma_update)
+    if mc.likelihood == "laplace":
+        return LaplaceLikelihood(mc.gamma, learned=mc.learn_gamma, update=mc.gamma_update)
+    return BernoulliLikelihood(continuous=mc.likelihood == "continuous_bernoulli")
 
 
 def _reconstruction(mc: ModelConfig) -> dict:

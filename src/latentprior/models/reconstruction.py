@@ -11,6 +11,7 @@ import os
 import torch
 from torch import Tensor, nn
 
+from latentprior.models.likelihood import PixelLikelihood
 from latentprior.nets.vgg import load_vgg_features, tap_index, weights_file
 
 __all__ = ["DecoderVariance", "PerceptualLoss", "PERCEPTUAL_TAPS", "GAMMA_MIN"]
@@ -21,8 +22,9 @@ PERCEPTUAL_TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # appendix B.1
 _RUNNING_MOMENTUM = 0.1  # of the eval-time γ, as BatchNorm's running statistics
 
 
-class DecoderVariance(nn.Module):
-    """The decoder variance γ, stored as log γ, and the pixel term log N(x; G(z), γI).
+class DecoderVariance(PixelLikelihood):
+    """The decoder variance γ, stored as log γ, and the pixel term log N(x; G(z), γI) (the Gaussian
+    :class:`~latentprior.models.likelihood.PixelLikelihood`; Laplace and Bernoulli ones are beside it there).
 
     * fixed (``learned=False``): a buffer.
     * ``learned=True, update="gradient"``: log γ is a Parameter of the autoencoder update (Dai & Wipf's code).
@@ -51,6 +53,9 @@ class DecoderVariance(nn.Module):
     @property
     def gamma(self) -> Tensor:
         return self.log_gamma.exp()
+
+    def metrics(self) -> dict[str, Tensor]:
+        return {"gamma": self.gamma}
 
     def log_density(self, x: Tensor, g: Tensor) -> Tensor:
         """log N(x; g, γI) summed over pixels: (B, C, H, W) x2 -> (B,)."""

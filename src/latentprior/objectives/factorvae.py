@@ -72,7 +72,7 @@ class FactorVAE(Objective):
         tc = m.tc_discriminator(z)  # (B,) logit D(z): the per-code density-ratio estimate of the TC
         F = log_px + beta * (log_pz - log_q) - gamma_tc * tc
         yield self.update("autoencoder", -F.mean(), log_px=log_px.mean(), mse=(x - g).pow(2).mean(),
-                          kl_mc=(log_q - log_pz).mean(), tc=tc.mean(), gamma=m.variance.gamma)
+                          kl_mc=(log_q - log_pz).mean(), tc=tc.mean(), **m.variance.metrics())
 
         # The discriminator sees both sets as data: detached, so its loss never reaches φ or ψ.
         z = z.detach()

@@ -45,7 +45,7 @@ class VAEBilevel(Objective):
         z = m.posterior_sample(mean, logvar)  # (B, D), reparameterised
         g = m.decode(z)  # (B, C, H, W)
         log_px = m.log_px_given_z(x, g)  # (B,)
-        metrics = {"log_px": log_px.mean(), "mse": (x - g).pow(2).mean(), "gamma": m.variance.gamma}
+        metrics = {"log_px": log_px.mean(), "mse": (x - g).pow(2).mean(), **m.variance.metrics()}  # + scale
         F = log_px
         if beta > 0:
             # Not detached: at β > 0 the regulariser pulls q(z) toward p_θ(z) through z.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from latentprior.priors.base import ImplicitPriorError, Prior
+from latentprior.priors.base import ImplicitPriorError, Prior, check_temperature
 
 __all__ = ["MLPPrior", "Discriminator"]
 
@@ -49,11 +49,18 @@ class MLPPrior(Prior):
             "train it against a Discriminator, or use a flow prior where a density is needed"
         )
 
-    def sample(self, n: int, c: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """(n, dim) draws G(ε), differentiable with respect to the generator's parameters."""
+    def sample(self, n: int, c: Tensor | None = None, generator: torch.Generator | None = None,
+               temperature: float = 1.0) -> Tensor:
+        """(n, dim) draws G(τ ε), differentiable with respect to the generator's parameters.
+
+        Temperature τ scales the generator's input noise, as a GAN's truncation trick narrows its input: the
+        draws move toward G's image of the noise's centre. The prior has no density, so this is not a tempered
+        p(z), and how far the spread of z shrinks depends on G (a ReLU net need not shrink it by τ).
+        """
         if c is not None:
             raise ValueError("MLPPrior is unconditional but a context c was given")
-        return self.net(self.base_noise(n, self.noise_dim, generator))
+        tau = check_temperature(temperature)
+        return self.net(tau * self.base_noise(n, self.noise_dim, generator))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, noise_dim={self.noise_dim}, hidden={self.hidden}, n_layers={self.n_layers}"

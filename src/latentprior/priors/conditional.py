@@ -79,11 +79,12 @@ class ConditionalNormal(StandardNormal):
             raise ValueError("ConditionalNormal is conditional and needs a context")
         return self.mean(c), self.scale
 
-    def sample(self, n: int, c: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """(n, D) draws μ(h) + ε, ε ~ N(0, I): one context row per draw."""
+    def sample(self, n: int, c: Tensor | None = None, generator: torch.Generator | None = None,
+               temperature: float = 1.0) -> Tensor:
+        """(n, D) draws μ(h) + τ ε, ε ~ N(0, I): one context row per draw."""
         if c is not None and c.shape[0] != n:
             raise ValueError(f"asked for {n} draws with {c.shape[0]} conditions: give one condition per draw")
-        return super().sample(n, c, generator)
+        return super().sample(n, c, generator, temperature)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, cond_dim={self.cond_dim}"

@@ -96,8 +96,14 @@ class FlowPrior(Prior):
         u, logdet = self.transforms(z, h)
         return self.base.log_prob(u, h) + logdet
 
-    def sample(self, n: int, c: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """(n, D) draws f^{-1}(u; c), u ~ p_0(. | c); c: (n, C) when conditional. Differentiable."""
+    def sample(self, n: int, c: Tensor | None = None, generator: torch.Generator | None = None,
+               temperature: float = 1.0) -> Tensor:
+        """(n, D) draws f^{-1}(u; c), u ~ p_0(. | c); c: (n, C) when conditional. Differentiable.
+
+        At temperature τ the base draw is tempered (u = τ ε over N(0, I), μ(h) + τ ε over N(μ(h), I)) and then
+        mapped back: z = f^{-1}(τ ε). This is Glow's reduced-temperature sampling; it is not the density
+        p(z)^{1/τ²} (the log-det of f is not tempered).
+        """
         h = self.context(c)
-        z, _ = self.transforms.inverse(self.base.sample(n, h, generator), h)
+        z, _ = self.transforms.inverse(self.base.sample(n, h, generator, temperature), h)
         return z

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from latentprior.priors.base import Prior
+from latentprior.priors.base import Prior, check_temperature
 
 __all__ = ["StandardNormal", "normal_log_prob"]
 
@@ -49,10 +49,12 @@ class StandardNormal(Prior):
         loc, scale = self.loc_scale(c)
         return normal_log_prob(z, loc, scale)
 
-    def sample(self, n: int, c: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """(n, D) draws loc + scale ε, ε ~ N(0, I), on the prior's device and dtype."""
+    def sample(self, n: int, c: Tensor | None = None, generator: torch.Generator | None = None,
+               temperature: float = 1.0) -> Tensor:
+        """(n, D) draws loc + scale τ ε, ε ~ N(0, I), on the prior's device and dtype (τ = 1: N(loc, scale²))."""
+        tau = check_temperature(temperature)
         loc, scale = self.loc_scale(c)
-        return loc + scale * self.base_noise(n, self.dim, generator)
+        return loc + scale * (tau * self.base_noise(n, self.dim, generator))  # τ·ε is ε exactly at τ = 1
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
