@@ -57,6 +57,6 @@ def build_prior(
     return builder(dim, layers=layers, hidden=hidden, noise_dim=noise_dim, cond_dim=cond_dim)
 
 
-def build_discriminator(dim: int, *, layers: int, hidden: int) -> Discriminator:
-    """The adversarial prior's discriminator: (B, dim) -> logits (B,)."""
-    return Discriminator(dim, hidden=hidden, n_layers=layers)
+def build_discriminator(dim: int, *, layers: int, hidden: int, activation: str = "relu") -> Discriminator:
+    """A latent discriminator (the adversarial prior's, or FactorVAE's TC one): (B, dim) -> logits (B,)."""
+    return Discriminator(dim, hidden=hidden, n_layers=layers, activation=activation)
