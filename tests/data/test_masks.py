@@ -7,7 +7,7 @@ import torch
 
 from latentprior.config import ConfigError, config_from_dict
 from latentprior.data.conditions import CONDITIONS, condition_fn
-from latentprior.data.masks import FILL, LUMA, WINDOW, grayscale, image_hash, top_half, window14, window_origin
+from latentprior.data.masks import FILL, grayscale, image_hash, top_half, window14, window_origin
 
 SHAPES = [(1, 28, 28), (3, 32, 32), (3, 64, 64)]
 
@@ -47,12 +47,12 @@ def test_window14_fills_exactly_one_14x14_square_in_every_channel(shape):
     c_, h, w = shape
     for i in range(x.shape[0]):
         box = torch.zeros(h, w, dtype=torch.bool)
-        box[r[i]:r[i] + WINDOW, c[i]:c[i] + WINDOW] = True
-        assert box.sum() == WINDOW * WINDOW  # inside the image
+        box[r[i]:r[i] + 14, c[i]:c[i] + 14] = True
+        assert box.sum() == 14 * 14  # inside the image
         assert torch.equal(y[i] == FILL, box.expand(c_, h, w))
         assert torch.equal(y[i][~box.expand(c_, h, w)], x[i][~box.expand(c_, h, w)])
     # the hash spreads windows over every row and column the image allows
-    assert set(r.tolist()) == set(range(h - WINDOW + 1)) and set(c.tolist()) == set(range(w - WINDOW + 1))
+    assert set(r.tolist()) == set(range(h - 13)) and set(c.tolist()) == set(range(w - 13))
     assert len(set(zip(r.tolist(), c.tolist(), strict=True))) > 100
 
 
@@ -71,7 +71,7 @@ def test_the_window_hash_is_the_integer_formula():
 def test_grayscale_is_the_luma_in_every_channel():
     x = _images(4, (3, 32, 32))
     y = grayscale(x)
-    want = LUMA[0] * x[:, 0] + LUMA[1] * x[:, 1] + LUMA[2] * x[:, 2]
+    want = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]  # ITU-R BT.601
     for ch in range(3):
         torch.testing.assert_close(y[:, ch], want)
     with pytest.raises(ValueError, match="needs colour images"):

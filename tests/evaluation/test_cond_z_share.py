@@ -14,6 +14,7 @@ from latentprior.evaluation.conditional import (
     NotConditional,
     TooFewConditions,
     conditional_diversity,
+    conditional_images,
     conditional_z_share,
 )
 from latentprior.evaluation.registry import METRICS, EvalInputs
@@ -72,6 +73,11 @@ def test_z_share_is_positive_when_samples_depend_on_z_and_near_one_when_they_ign
 def test_the_numerator_is_cond_lpips_on_the_same_draws_and_batch_size_changes_nothing():
     model, images = _model(0.4, 0.1), _images(130)
     rec = conditional_z_share(model, _SqL2(), images, seed=3, batch_size=7)
+    # the definition, on the protocol's draws: s_i, s'_i per condition, s'_(i+1 mod n) for the denominator
+    draws = list(conditional_images(model, images, 3, 2))
+    s, s2 = torch.cat([d[2] for d in draws]), torch.cat([d[3] for d in draws])
+    want = _SqL2()(s, s2).double().sum() / _SqL2()(s, s2.roll(-1, 0)).double().sum()
+    assert rec["value"] == pytest.approx(want.item(), rel=1e-12)
     assert rec["within"] == pytest.approx(conditional_diversity(model, _SqL2(), images, seed=3).mean().item(),
                                           rel=1e-12)
     assert conditional_z_share(model, _SqL2(), images, seed=3, batch_size=130) == pytest.approx(rec, rel=1e-12)
