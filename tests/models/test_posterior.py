@@ -54,3 +54,28 @@ def test_the_config_chooses_the_parametrisation_and_refuses_it_without_a_varianc
     with pytest.raises(ConfigError, match="^model.posterior 'softplus_std' parametrises a Gaussian encoder"):
         config_from_dict(base | {"model": {"latent_dim": 4, "posterior": "softplus_std", "encoder": "deterministic"},
                                  "objective": {"kind": "aae"}})
+
+
+def test_the_infogan_paper_configs_and_sweeps_use_dai_and_wipfs_numerics():
+    """sigma = 1e-6 + softplus(h) wherever the infogan net is; BatchNorm momentum 0.001 at the paper's schedules
+    (>= 200 epochs at lr 1e-4), PyTorch's 0.1 in the CPU sweeps (<= 10 epochs at lr 1e-3), where running statistics
+    that slow still hold their initial values or lag the net (the sweep files give the measurements)."""
+    from pathlib import Path
+
+    from latentprior.config import load_config
+    from latentprior.experiments.grid import expand, load_sweep
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    papers = [load_config(p) for p in sorted(root.glob("*.yaml"))]
+    assert sum(c.net.arch == "infogan" for c in papers) == 10
+    for cfg in papers:
+        want = ("softplus_std", 0.001) if cfg.net.arch == "infogan" else ("tanh_logvar", 0.1)
+        assert (cfg.model.posterior, cfg.net.bn_momentum) == want
+    runs = [t.cfg for p in sorted((root / "sweeps").glob("*.yaml")) for t in expand(load_sweep(p))]
+    infogan = [c for c in runs if c.net.arch == "infogan"]
+    assert len(infogan) > 100 and all(c.model.posterior == "softplus_std" for c in infogan)
+    for cfg in infogan:
+        paper = cfg.train.epochs >= 200 and cfg.objective.lr == 1e-4
+        assert paper or (cfg.train.epochs <= 10 and cfg.objective.lr == 1e-3)
+        assert cfg.net.bn_momentum == (0.001 if paper else 0.1), (cfg.data.name, cfg.train.epochs)
+    assert {c.net.bn_momentum for c in infogan} == {0.001, 0.1}
