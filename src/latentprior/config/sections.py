@@ -356,7 +356,7 @@ class EvalConfig:
     attributes: str = "default"  # attribute set of the separability classifier (evaluation.attributes)
     separability_n: int = 5000  # generated samples; the most confident half per attribute is kept
     # paths of the perceptual path length (StyleGAN uses 100,000); with ppl_max_n, per block. 1000 paths give a
-    # standard error of 1.9-3.2 % of the value on the MNIST study's models (VAE, beta-VAE, flow zT and z0)
+    # standard error of 2.0-3.1 % of the value on the MNIST study's models (VAE, beta-VAE, flow zT and z0)
     ppl_n: int = 1000
     ppl_epsilon: float = 1e-4  # step along the path; distances are scaled by 1/epsilon^2
     # adaptive sample size: with ppl_max_n > ppl_n, blocks of ppl_n paths are drawn until the standard error of
