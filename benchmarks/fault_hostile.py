@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from fault_tools import cli, one_line_error
+from fault_tools import cli_measured, one_line_error
 
 __all__ = ["hostile_files"]
 
@@ -129,7 +129,7 @@ def hostile_files(work: Path, i: int, rng: random.Random, ref,
         if only is not None and not name.startswith(only):
             continue
         path = make()
-        res = cli(args, timeout=300)  # generous: a loaded CI machine starts torch slowly
+        res = cli_measured(args, timeout=300)  # generous: a loaded CI machine starts torch slowly
         ran_code = marker.exists()
         ok = one_line_error(res, path.name) and not ran_code and res.max_rss_mb < _MAX_RSS_MB
         tail = res.stderr.strip()[-150:]

@@ -15,6 +15,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -99,6 +100,25 @@ def cli_popen(args: list[str], preexec: Callable[[], None] | None = None, env: d
 def cli(args: list[str], timeout: float = 300, **kw) -> Result:
     """Run ``latentprior ARGS`` to the end (keywords as :func:`cli_popen`)."""
     return finish(cli_popen(args, **kw), timeout)
+
+
+# A child's ru_maxrss counts the pages it shared with its parent between fork and exec, so a command forked from a
+# large process (a test runner that has loaded many models) reads at least the parent's size. A small fresh
+# process in between forks the command from a small address space and reports the command's own peak.
+_MEASURE = ("import os, subprocess, sys\n"
+            "p = subprocess.Popen(sys.argv[2:])\n"
+            "_, status, usage = os.wait4(p.pid, 0)\n"
+            "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+            "sys.exit(os.waitstatus_to_exitcode(status) % 256)\n")
+
+
+def cli_measured(args: list[str], timeout: float = 300) -> Result:
+    """:func:`cli` with the peak RSS of the command alone (see ``_MEASURE``); for commands nobody signals."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rss_file = Path(tmp) / "rss"
+        res = finish(cli_popen(args, command=[sys.executable, "-c", _MEASURE, str(rss_file), *COMMAND]), timeout)
+        rss_kb = float(rss_file.read_text()) if rss_file.is_file() else res.max_rss_mb * 1024
+    return Result(res.rc, res.stdout, res.stderr, rss_kb / 1024, res.seconds)
 
 
 def one_line_error(res: Result, *names: str) -> bool:

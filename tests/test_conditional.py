@@ -59,7 +59,7 @@ def test_downsample7_keeps_the_7x7_means_and_the_shape():
     assert y.shape == x.shape
     want = x.view(3, 1, 7, 4, 7, 4).mean((3, 5))
     torch.testing.assert_close(y[:, :, ::4, ::4], want)
-    assert set(CONDITIONS) == {"downsample7", "skeleton"}
+    assert {"downsample7", "skeleton"} <= set(CONDITIONS)
 
 
 # ----------------------------------------------------------------------------- conditional flow

@@ -192,7 +192,8 @@ class _IsoModel(nn.Module):
 def test_perceptual_path_length_end_to_end_is_the_trimmed_mean_of_the_closed_form():
     model = _IsoModel(StandardNormal(3), _isometry(3, 16))
     n, seed, eps = 250, 7, 1e-2  # G is linear, so the lerp difference is exact for any epsilon
-    rec = perceptual_path_length(model, _sq_l2, n=n, seed=seed, space="zT", epsilon=eps, progress=False)
+    rec = perceptual_path_length(model, _sq_l2, n=n, seed=seed, space="zT", epsilon=eps, method="lerp",
+                                 progress=False)
     want = []
     for start in range(0, n, 100):  # the protocol's endpoints: chunk (seed, start) draws a, b, then t
         g = chunk_generator(seed, start)

@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 
+COLOUR_DATASETS = ("cifar10", "celeba")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which dataset to train on and where its files live."""
@@ -40,8 +43,13 @@ class DataConfig:
     dir: str | None = None  # None: the LATENTPRIOR_DATA_DIR environment variable
     verify: bool = True  # check files against the official checksums
     download: bool = False  # fetch missing files from the official URLs
-    # image-to-image translation: the model sees y = c(x) and learns p(x | y) (latentprior.data.conditions)
-    condition: Literal["none", "downsample7", "skeleton"] = "none"
+    # image-to-image translation: the model sees y = c(x) and learns p(x | y) (latentprior.data.conditions):
+    # downsample7, skeleton; inpainting top_half, window14; colourisation grayscale (colour datasets only)
+    condition: Literal["none", "downsample7", "skeleton", "top_half", "window14", "grayscale"] = "none"
+
+    def __post_init__(self) -> None:
+        _check(self.condition != "grayscale" or self.name in COLOUR_DATASETS, f"data.condition 'grayscale' needs "
+               f"colour images ({' or '.join(COLOUR_DATASETS)}), but data.name is '{self.name}'")
 
 
 @dataclass(frozen=True)
@@ -57,9 +65,13 @@ class NetConfig:
     # spectral normalisation of every encoder layer; null: the arch's reference choice (on for infogan, as in
     # Dai & Wipf's code; off for conv4 and resnet)
     spectral_norm: bool | None = None
+    # running-statistics momentum of every BatchNorm of the encoder and decoder: running = (1 - m) running + m batch.
+    # 0.1 is PyTorch's; Dai & Wipf's code decays its moving averages by 0.999, i.e. 0.001 (the infogan paper configs)
+    bn_momentum: float = 0.1
 
     def __post_init__(self) -> None:
         _check(self.width > 0, f"net.width must be > 0, got {self.width}")
+        _check(0 < self.bn_momentum <= 1, f"net.bn_momentum must be in (0, 1], got {self.bn_momentum}")
 
 
 # Prior kinds by what they can do; the cross-field rules below use these, not the kind names.
@@ -67,6 +79,7 @@ FLOW_PRIORS = ("realnvp", "glow", "maf", "nsf")  # invertible z -> u: need laten
 DENSITY_PRIORS = ("normal", *FLOW_PRIORS, "gmm", "vamp")  # have log p(z): what a VAE's objectives need
 LEARNABLE_PRIORS = (*FLOW_PRIORS, "gmm", "vamp", "adversarial")  # have parameters: prior-only epochs mean something
 _MIXTURE_PRIORS = ("gmm", "vamp")  # read prior.components
+DISCRIMINATOR_OBJECTIVES = ("aae", "factorvae")  # train a latent discriminator (prior.disc_*, objective.disc_*)
 
 
 @dataclass(frozen=True)
@@ -83,8 +96,12 @@ class PriorConfig:
     layers: int = 24
     hidden: int = 1024  # width of each flow layer's network (coupling net, MADE) / of each prior MLP layer
     noise_dim: int | None = None  # adversarial prior input noise; None: the latent dimension
-    disc_layers: int = 2  # latent discriminator's hidden layers: the adversarial prior's, FactorVAE's TC one
+    # The latent discriminator: the adversarial prior's (A.2: 2 x 1024, ReLU) or FactorVAE's TC one (Kim & Mnih:
+    # 6 x 1000, LeakyReLU(0.2); the FactorVAE configs set it). The defaults are A.2's, which FactorVAE runs used
+    # before these fields existed, so their config.yaml files rebuild the network their checkpoints hold.
+    disc_layers: int = 2  # hidden layers
     disc_hidden: int = 1024
+    disc_activation: Literal["relu", "leaky_relu"] = "relu"  # leaky_relu: slope 0.2
     cond_embed: int = 64  # conditional models only: size of the condition's embedding, the context of p(z | y)
     components: int | None = None  # gmm: mixture components K; vamp: pseudo-inputs K. null: 10
     covariance: Literal["full", "diagonal"] | None = None  # gmm only: Cholesky-factored full or diagonal; null: full
@@ -150,6 +167,10 @@ class ModelConfig:
 
     latent_dim: int = 64
     encoder: Literal["gaussian", "deterministic"] = "gaussian"
+    # how a Gaussian encoder's second output h becomes q(z|x)'s variance. tanh_logvar: log sigma^2 =
+    # 10 tanh(h / 10), a soft bound to [-10, 10]; softplus_std: sigma = 1e-6 + softplus(h), Dai & Wipf's code (the
+    # infogan paper configs)
+    posterior: Literal["tanh_logvar", "softplus_std"] = "tanh_logvar"
     # the pixel likelihood p(x|z) (latentprior.models.likelihood). gaussian: N(G(z), gamma I). laplace: independent
     # Laplace(G(z), b) per pixel, an L1 loss, with b = gamma. bernoulli: G(z) are pixel probabilities, log p is the
     # binary cross-entropy (for grey pixels in [0, 1] not a normalised density). continuous_bernoulli: the
@@ -171,6 +192,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         _check(self.latent_dim >= 1, f"model.latent_dim must be >= 1, got {self.latent_dim}")
+        _check(self.encoder == "gaussian" or self.posterior == "tanh_logvar", f"model.posterior "
+               f"'{self.posterior}' parametrises a Gaussian encoder's variance, but model.encoder is "
+               f"'{self.encoder}'; remove model.posterior")
         _check(self.gamma > 0, f"model.gamma must be > 0, got {self.gamma}")
         _check(self.perceptual_weight > 0, f"model.perceptual_weight must be > 0, got {self.perceptual_weight}")
         _check(not (self.learn_gamma and self.reconstruction == "perceptual"),
@@ -199,9 +223,13 @@ class ObjectiveConfig:
     # non-saturating variants (maximize log D for q in F, log(1 - D) for prior samples in f)
     lr: float = 1e-4  # Adam, encoder/decoder (and gamma)
     prior_lr: float | None = None  # None: same as lr
-    disc_lr: float | None = None  # None: same as lr
+    disc_lr: float | None = None  # the latent discriminator's (aae) or TC discriminator's (factorvae); None: lr
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
+    # Adam's betas for the discriminator's update (aae, factorvae); None: adam_beta1/2. Kim & Mnih train
+    # FactorVAE's discriminator with (0.5, 0.9) at lr 1e-4 (the FactorVAE configs set disc_lr and these).
+    disc_adam_beta1: float | None = None
+    disc_adam_beta2: float | None = None
     # aae: R1 penalty (Mescheder et al. 2018) on the discriminator's gradient at encoded codes, r1/2·E_q|∇D|².
     # 0 is the paper's game; > 0 keeps D smooth where q(z) lies, so the prior's gradient stays informative.
     r1_penalty: float = 0.0
@@ -221,6 +249,20 @@ class ObjectiveConfig:
             v = getattr(self, k)
             _check(v is None or v > 0, f"objective.{k} must be > 0, got {v}")
         _check(0 <= self.adam_beta1 < 1 and 0 <= self.adam_beta2 < 1, "objective.adam_beta1/2 must be in [0, 1)")
+        _check(all(b is None or 0 <= b < 1 for b in (self.disc_adam_beta1, self.disc_adam_beta2)),
+               f"objective.disc_adam_beta1/2 must be in [0, 1) or null, got {self.disc_adam_beta1}, "
+               f"{self.disc_adam_beta2}")
+        if self.kind not in DISCRIMINATOR_OBJECTIVES:
+            # Ignoring a setting for a network the objective does not have would hide a typo or a wrong kind.
+            _check(self.disc_adam_beta1 is None and self.disc_adam_beta2 is None,
+                   f"objective.disc_adam_beta1/2 only apply to objective.kind 'aae' or 'factorvae' (a "
+                   f"discriminator's update), but objective.kind is '{self.kind}'; remove them")
+
+    @property
+    def disc_betas(self) -> tuple[float, float]:
+        """Adam's (beta1, beta2) for the discriminator's update: disc_adam_beta1/2, else adam_beta1/2."""
+        b1, b2 = self.disc_adam_beta1, self.disc_adam_beta2
+        return (self.adam_beta1 if b1 is None else b1, self.adam_beta2 if b2 is None else b2)
 
 
 @dataclass(frozen=True)
@@ -295,6 +337,10 @@ class Config:
             _check(self.prior.kind == "normal", f"objective.kind 'factorvae' is a VAE with a fixed N(0, I) prior: "
                    f"set prior.kind 'normal', got '{self.prior.kind}'")
             _check(self.model.encoder == "gaussian", "objective.kind 'factorvae' needs model.encoder 'gaussian'")
+        if self.prior.disc_activation != "relu":
+            _check(self.objective.kind in DISCRIMINATOR_OBJECTIVES, f"prior.disc_activation only applies to "
+                   f"objective.kind 'aae' or 'factorvae' (a latent discriminator), but objective.kind is "
+                   f"'{self.objective.kind}'; remove prior.disc_activation")
         if self.prior.is_flow:
             _check(self.model.latent_dim >= 2, f"prior.kind '{self.prior.kind}' is a flow and needs "
                    f"model.latent_dim >= 2 (each layer conditions part of z on the rest), got {self.model.latent_dim}")
@@ -316,9 +362,9 @@ class Config:
         cond = self.data.condition
         if cond == "none":
             _check(self.objective.kind != "cvae", "objective.kind 'cvae' is the conditional VAE: set data.condition "
-                   "to 'downsample7' or 'skeleton'")
-            _check(self.net.arch != "unet", "net.arch 'unet' reads a condition: set data.condition to "
-                   "'downsample7' or 'skeleton', or choose another net.arch")
+                   "(e.g. to 'downsample7')")
+            _check(self.net.arch != "unet", "net.arch 'unet' reads a condition: set data.condition (e.g. to "
+                   "'downsample7'), or choose another net.arch")
             return
         _check(self.prior.kind in ("realnvp", "normal"), f"prior.kind '{self.prior.kind}' cannot be conditional "
                f"(data.condition '{cond}'): choose prior.kind 'realnvp' (a flow p(z|y)) or 'normal' (N(mu(y), I))")
@@ -354,11 +400,23 @@ class EvalConfig:
     lpips_pairs: int = 1000  # generated pairs it averages over
     attributes: str = "default"  # attribute set of the separability classifier (evaluation.attributes)
     separability_n: int = 5000  # generated samples; the most confident half per attribute is kept
-    ppl_n: int = 1000  # paths of the perceptual path length (StyleGAN uses 100,000)
+    # paths of the perceptual path length (StyleGAN uses 100,000); with ppl_max_n, per block. 1000 paths give a
+    # standard error of 2.0-3.1 % of the value on the MNIST study's models (VAE, beta-VAE, flow zT and z0)
+    ppl_n: int = 1000
     ppl_epsilon: float = 1e-4  # step along the path; distances are scaled by 1/epsilon^2
+    # adaptive sample size: with ppl_max_n > ppl_n, blocks of ppl_n paths are drawn until the standard error of
+    # the PPL is below ppl_rel_se x its value or ppl_max_n paths are drawn; else (0) exactly ppl_n paths.
+    # Every record states the paths drawn, the standard error and whether it is below ppl_rel_se x the value.
+    ppl_max_n: int = 0
+    ppl_rel_se: float = 0.05
+    # face: StyleGAN's crop of aligned faces before LPIPS, rows [3c, 7c) and columns [2c, 6c) of an H x W image,
+    # c = H // 8 (the 32 x 32 face of a 64 x 64 CelebA image); none: the whole image
+    ppl_crop: Literal["none", "face"] = "none"
 
     def __post_init__(self) -> None:
         _check(len(self.metrics) >= 1, "eval.metrics must name at least one metric")
         _check(self.n >= 2, f"eval.n must be >= 2 (a covariance needs two samples), got {self.n}")
         _at_least(self, "eval", n_ref=0, batch_size=1, nll_k=1, lpips_pairs=1, separability_n=4, ppl_n=1)
         _check(self.ppl_epsilon > 0, f"eval.ppl_epsilon must be > 0, got {self.ppl_epsilon}")
+        _check(self.ppl_max_n >= 0, f"eval.ppl_max_n must be >= 0 (0: exactly ppl_n paths), got {self.ppl_max_n}")
+        _check(0 < self.ppl_rel_se < 1, f"eval.ppl_rel_se must be in (0, 1), got {self.ppl_rel_se}")

@@ -3,12 +3,20 @@
 Each condition maps a batch x (B, C, H, W) in [0, 1] to y (B, C, H, W) in [0, 1], the same shape as x, so
 every conditional net reads y at the image's resolution and a sample grid can show y next to x. A condition
 is computed from the image itself, never stored: the batch stays a tensor of images, and resuming,
-sharding and the prior-only phase need nothing new. Both conditions leave real ambiguity about x:
+sharding and the prior-only phase need nothing new. Every condition leaves real ambiguity about x:
 
 * ``downsample7``: the 7x7 average-pooled image, shown (and fed) nearest-upsampled back to H x W. Stroke
   width, exact shape and fine texture are lost; the coarse layout stays.
 * ``skeleton``: the morphological skeleton (Lantuéjoul) of the digit binarised at 0.5: a pose-like line
   structure. Stroke width and intensity are lost.
+
+Inpainting and colourisation (:mod:`latentprior.data.masks`), where whole regions or the colour of x are lost,
+so a sample can only be right if the latent carries them:
+
+* ``top_half``: the top half of x, the bottom half filled with :data:`~latentprior.data.masks.FILL`.
+* ``window14``: x with one 14 x 14 window filled, its position a hash of the image (deterministic, so a
+  condition is the same in every epoch, on every device and in every evaluation).
+* ``grayscale``: the luma of a colour image, repeated to its three channels.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from latentprior.data.masks import grayscale, top_half, window14
 from latentprior.errors import UserError
 
 __all__ = ["CONDITIONS", "LOW_RES", "UnknownConditionError", "downsample7", "skeleton", "condition_fn",
@@ -66,7 +75,9 @@ def skeleton(x: Tensor, threshold: float = 0.5) -> Tensor:
     return out
 
 
-CONDITIONS: dict[str, Callable[[Tensor], Tensor]] = {"downsample7": downsample7, "skeleton": skeleton}
+CONDITIONS: dict[str, Callable[[Tensor], Tensor]] = {"downsample7": downsample7, "skeleton": skeleton,
+                                                     "top_half": top_half, "window14": window14,
+                                                     "grayscale": grayscale}
 
 
 def condition_fn(name: str) -> Callable[[Tensor], Tensor]:

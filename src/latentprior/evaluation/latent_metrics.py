@@ -2,14 +2,16 @@
 
     separability_zt / separability_z0   exp(Σ H(Y_i | X_i)) of the attribute classifier's labels given an SVM
                                          on the code (:mod:`~latentprior.evaluation.separability`)
-    ppl_zt / ppl_z0                      LPIPS-VGG16 path length, lerp in Z_T, slerp in Z_0
+    ppl_zt / ppl_z0                      LPIPS-VGG16 path length: slerp where the endpoints are N(0, I)
+                                         (Z_0, and Z_T of a fixed-prior VAE), lerp in Z_T of a learned prior
                                          (:mod:`~latentprior.evaluation.ppl`)
 
 The ``z0`` metrics need a flow prior and are refused by their check otherwise. Separability trains (once,
 then reads from the cache) the attribute classifier of the run's dataset on its training split, with the
 default :class:`~latentprior.evaluation.classifier.ClassifierSettings`; its test accuracy goes into the record.
 Settings come from :class:`~latentprior.config.EvalConfig`: ``attributes``, ``separability_n``, ``ppl_n``,
-``ppl_epsilon``, ``seed``, ``batch_size``.
+``ppl_max_n``, ``ppl_rel_se``, ``ppl_epsilon``, ``ppl_crop``, ``seed``, ``batch_size``. A PPL record states
+its interpolation, crop, clamping, the paths drawn and the standard error in its protocol.
 """
 
 from __future__ import annotations
@@ -73,21 +75,34 @@ def separability_record(x: EvalInputs, space: str) -> dict:
             "label_entropy": rec["label_entropy"], "svm_converged": rec["svm_converged"], "protocol": protocol}
 
 
-def shared_lpips(x: EvalInputs, net: str) -> tuple:
-    """:func:`~latentprior.evaluation.diversity.lpips_network` for the test images, loaded (and its trunk
-    hashed) once per evaluation, whichever metrics read it."""
-    key = f"lpips_{net}"
+def shared_lpips(x: EvalInputs, net: str, side: int | None = None) -> tuple:
+    """:func:`~latentprior.evaluation.diversity.lpips_network` for images of side ``side`` (None: the test
+    images'), loaded (and its trunk hashed) once per evaluation, whichever metrics read it."""
+    side = min(x.test.images.shape[-2:]) if side is None else side
+    key = f"lpips_{net}_{side}"
     if key not in x.shared:
-        x.shared[key] = lpips_network(net, min(x.test.images.shape[-2:]), weights_dir=x.weights_dir,
-                                      device=x.device)
+        x.shared[key] = lpips_network(net, side, weights_dir=x.weights_dir, device=x.device)
     return x.shared[key]
 
 
+_CROP_PROTOCOL = {"none": "none", "face": "StyleGAN face crop: rows [3c, 7c), columns [2c, 6c), c = H // 8"}
+
+
 def ppl_record(x: EvalInputs, space: str) -> dict:
-    lp, proto = shared_lpips(x, "vgg")
-    rec = perceptual_path_length(x.model, lp, n=x.eval.ppl_n, seed=x.eval.seed, space=space,
-                                 epsilon=x.eval.ppl_epsilon, batch_size=x.eval.batch_size, progress=x.progress)
-    protocol = {"dataset": x.protocol["dataset"], "seed": x.eval.seed, "n": x.eval.ppl_n, "space": space,
-                "interpolation": rec["method"], "epsilon": x.eval.ppl_epsilon, "t": "U(0, 1) per path",
+    ev = x.eval
+    side = min(x.test.images.shape[-2:])
+    lp, proto = shared_lpips(x, "vgg", 4 * (side // 8) if ev.ppl_crop == "face" else side)
+    rec = perceptual_path_length(x.model, lp, n=ev.ppl_n, seed=ev.seed, space=space, epsilon=ev.ppl_epsilon,
+                                 crop=ev.ppl_crop, max_n=ev.ppl_max_n, rel_se=ev.ppl_rel_se,
+                                 batch_size=ev.batch_size, progress=x.progress)
+    adaptive = ev.ppl_max_n > ev.ppl_n
+    sample = (f"blocks of {ev.ppl_n} paths until std_err < {ev.ppl_rel_se:g} x value, at most {ev.ppl_max_n}"
+              if adaptive else f"{ev.ppl_n} paths")
+    # "n" is the configured ppl_n (what decides whether a stored record is reused); "paths" is what was drawn
+    protocol = {"dataset": x.protocol["dataset"], "seed": ev.seed, "n": ev.ppl_n, "paths": rec["n"],
+                "sample_size": sample, "target_rel_se": ev.ppl_rel_se,
+                "space": space, "interpolation": rec["method"], "crop": _CROP_PROTOCOL[ev.ppl_crop],
+                "images": "decoder mean clamped to [0, 1]", "epsilon": ev.ppl_epsilon, "t": "U(0, 1) per path",
                 "trim": "1st-99th percentile kept", "method": "Karras et al. 2019, 4.1"} | proto
-    return {"value": rec["value"], "median": rec["median"], "kept": rec["kept"], "protocol": protocol}
+    return {"value": rec["value"], "median": rec["median"], "std_err": rec["std_err"], "kept": rec["kept"],
+            "paths": rec["n"], "converged": rec["converged"], "protocol": protocol}

@@ -19,10 +19,12 @@ import torch
 from latentprior.errors import UserError
 
 from .conditional import (
+    TooFewConditions,
     check_conditional,
     check_unconditional,
     conditional_diversity,
     conditional_fid_sets,
+    conditional_z_share,
     reconstruction_mse,
 )
 from .diversity import lpips_diversity, lpips_trunk_path
@@ -107,6 +109,26 @@ def _cond_lpips(x: EvalInputs) -> dict:
                                                   "test images"})
 
 
+def _cond_z_share(x: EvalInputs) -> dict:
+    lp, proto = shared_lpips(x, x.eval.lpips_net)
+    n = min(x.eval.lpips_pairs, len(x.test))
+    rec = conditional_z_share(x.model, lp, x.test.images[:n], seed=x.eval.seed, batch_size=x.eval.batch_size)
+    pairing = {"pairs": n, "condition": x.run_config.data.condition,
+               "definition": "sum_i LPIPS(s_i, s'_i) / sum_i LPIPS(s_i, s'_(i+1 mod n)): s_i, s'_i two samples for "
+                             f"the condition of test image i (cond_lpips's), i < {n}",
+               "std_err": "ratio estimator, std(w_i - value b_i) / (sqrt(n) mean(b_i))"}
+    return {"value": rec["value"], "std_err": rec["std_err"], "within": rec["within"], "between": rec["between"],
+            "protocol": {"dataset": x.protocol["dataset"], "seed": x.eval.seed} | proto | pairing}
+
+
+def _check_cond_z_share(x: EvalInputs) -> None:
+    check_conditional(x.model)
+    if min(x.eval.lpips_pairs, len(x.test)) < 2:
+        raise TooFewConditions(f"cond_z_share compares samples of different test conditions: it needs "
+                               f"eval.lpips_pairs >= 2, got {x.eval.lpips_pairs}")
+    lpips_trunk_path(x.eval.lpips_net, x.weights_dir)
+
+
 def _unconditional(x: EvalInputs) -> None:
     check_unconditional(x.model)
 
@@ -152,6 +174,9 @@ METRICS: dict[str, Metric] = {
                     results=("value", "std_err")),
     "cond_lpips": Metric(_cond_lpips, "conditional diversity: mean LPIPS between two samples per test condition",
                          check=_check_cond_lpips, results=("value", "std_err")),
+    "cond_z_share": Metric(_cond_z_share, "how much a conditional sample depends on z: LPIPS between two samples "
+                           "of one condition over LPIPS between samples of two", check=_check_cond_z_share,
+                           results=("value", "std_err", "within", "between")),
     "cond_fid": Metric(_cond_fid, "FID of one sample per test condition against the test images",
                        check=lambda x: check_conditional(x.model)),
     "cond_mse": Metric(_cond_mse, "reconstruction error of the test images given their condition",
@@ -162,7 +187,7 @@ METRICS: dict[str, Metric] = {
        for s in ("zT", "z0")},
     **{f"ppl_{s.lower()}": Metric(lambda x, s=s: ppl_record(x, s),
                                   f"perceptual path length in {s} (StyleGAN, LPIPS-VGG16)",
-                                  check=lambda x, s=s: check_ppl(x, s), results=("value", "median"))
+                                  check=lambda x, s=s: check_ppl(x, s), results=("value", "median", "std_err"))
        for s in ("zT", "z0")},
 }
 

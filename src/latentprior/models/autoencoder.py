@@ -11,15 +11,31 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from latentprior.models.likelihood import PixelLikelihood
 from latentprior.models.reconstruction import DecoderVariance, PerceptualLoss
 from latentprior.priors.base import Prior, check_temperature
 
-__all__ = ["LatentAutoencoder", "gaussian_log_density"]
+__all__ = ["POSTERIORS", "LatentAutoencoder", "gaussian_log_density"]
 
 _LOG_2PI = math.log(2 * math.pi)
+SIGMA_FLOOR = 1e-6  # Dai & Wipf's sigma = 1e-6 + softplus(h)
+
+
+def _tanh_logvar(h: Tensor) -> Tensor:
+    # A soft bound keeps exp(logvar) finite early in training without clipping gradients to zero.
+    return 10.0 * torch.tanh(h / 10.0)
+
+
+def _softplus_std(h: Tensor) -> Tensor:
+    # sigma > 1e-6 for every h, so log sigma^2 >= 2 log 1e-6 ~ -27.6; large h grow sigma linearly, not exponentially
+    return 2.0 * torch.log(SIGMA_FLOOR + F.softplus(h))
+
+
+# model.posterior -> h (B, D) -> log sigma^2 (B, D) of q(z|x)
+POSTERIORS = {"tanh_logvar": _tanh_logvar, "softplus_std": _softplus_std}
 
 
 def gaussian_log_density(z: Tensor, mean: Tensor, logvar: Tensor) -> Tensor:
@@ -43,16 +59,21 @@ class LatentAutoencoder(nn.Module):
             than from the product of its marginals (objectives/factorvae.py).
         pixel_likelihood: whether log p(x|z) includes the pixel term ``variance.log_density``.
         perceptual: a perceptual term P(x, G(z)) (B,); log p(x|z) gets -perceptual_weight·P.
+        posterior: how the encoder's second half h gives q(z|x)'s variance (:data:`POSTERIORS`).
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, prior: Prior, *, latent_dim: int,
                  gaussian_encoder: bool = True, variance: PixelLikelihood | None = None,
                  discriminator: nn.Module | None = None, tc_discriminator: nn.Module | None = None,
                  pixel_likelihood: bool = True,
-                 perceptual: PerceptualLoss | None = None, perceptual_weight: float = 1.0) -> None:
+                 perceptual: PerceptualLoss | None = None, perceptual_weight: float = 1.0,
+                 posterior: str = "tanh_logvar") -> None:
         super().__init__()
         if not pixel_likelihood and perceptual is None:
             raise ValueError("log p(x|z) needs the pixel likelihood, a perceptual term, or both")
+        if posterior not in POSTERIORS:
+            raise ValueError(f"unknown posterior {posterior!r}; known: {', '.join(POSTERIORS)}")
+        self.posterior = posterior
         self.encoder = encoder
         self.decoder = decoder
         self.prior = prior
@@ -92,10 +113,8 @@ class LatentAutoencoder(nn.Module):
         """The encoder's output (B, 2D) or (B, D) -> mean (B, D), log-variance (B, D) or None."""
         if not self.gaussian_encoder:
             return h, None
-        mean, logvar = h.chunk(2, dim=-1)
-        # A soft bound keeps exp(logvar) finite early in training without clipping gradients to zero.
-        logvar = 10.0 * torch.tanh(logvar / 10.0)
-        return mean, logvar
+        mean, h = h.chunk(2, dim=-1)
+        return mean, POSTERIORS[self.posterior](h)
 
     def posterior_sample(self, mean: Tensor, logvar: Tensor | None) -> Tensor:
         """Reparameterised z ~ q(z|x), (B, D); the mean itself for a deterministic encoder."""

@@ -23,16 +23,21 @@ def build_model(cfg: Config, image_shape: tuple[int, int, int]) -> LatentAutoenc
     d = cfg.model.latent_dim
     gaussian = cfg.model.encoder == "gaussian"
     net = cfg.net
-    encoder = build_encoder(net.arch, c, h, 2 * d if gaussian else d, width=net.width, spectral_norm=net.spectral_norm)
-    decoder = build_decoder(net.arch, d, c, h, width=net.width, output=net.output)
+    encoder = build_encoder(net.arch, c, h, 2 * d if gaussian else d, width=net.width, spectral_norm=net.spectral_norm,
+                            bn_momentum=net.bn_momentum)
+    decoder = build_decoder(net.arch, d, c, h, width=net.width, output=net.output, bn_momentum=net.bn_momentum)
     prior = _prior(cfg, image_shape)
     discriminator = tc_discriminator = None
+    pc = cfg.prior
     if cfg.objective.kind == "aae":
-        discriminator = build_discriminator(d, layers=cfg.prior.disc_layers, hidden=cfg.prior.disc_hidden)
-    if cfg.objective.kind == "factorvae":  # the same network, telling q(z) from the product of its marginals
-        tc_discriminator = build_discriminator(d, layers=cfg.prior.disc_layers, hidden=cfg.prior.disc_hidden)
+        discriminator = build_discriminator(d, layers=pc.disc_layers, hidden=pc.disc_hidden,
+                                            activation=pc.disc_activation)
+    if cfg.objective.kind == "factorvae":  # the same family, telling q(z) from the product of its marginals
+        tc_discriminator = build_discriminator(d, layers=pc.disc_layers, hidden=pc.disc_hidden,
+                                               activation=pc.disc_activation)
     parts = {"latent_dim": d, "gaussian_encoder": gaussian, "variance": _likelihood(cfg.model),
-             "discriminator": discriminator, "tc_discriminator": tc_discriminator, **_reconstruction(cfg.model)}
+             "discriminator": discriminator, "tc_discriminator": tc_discriminator, "posterior": cfg.model.posterior,
+             **_reconstruction(cfg.model)}
     if cfg.data.condition != "none":  # image-to-image: q(z|x,y), p(x|y,z), p(z|y) with y = c(x)
         return ConditionalAutoencoder(encoder, decoder, prior, condition=cfg.data.condition, **parts)
     model = LatentAutoencoder(encoder, decoder, prior, **parts)

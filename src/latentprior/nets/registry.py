@@ -12,7 +12,7 @@ from latentprior.nets.infogan import InfoGANDecoder, InfoGANEncoder
 from latentprior.nets.resnet import ResNetDecoder, ResNetEncoder
 from latentprior.nets.unet import UNetDecoder, UNetEncoder
 
-__all__ = ["ARCHS", "Arch", "build_encoder", "build_decoder", "apply_spectral_norm"]
+__all__ = ["ARCHS", "Arch", "build_encoder", "build_decoder", "apply_spectral_norm", "set_bn_momentum"]
 
 
 @dataclass(frozen=True)
@@ -52,17 +52,27 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
     return module
 
 
+def set_bn_momentum(module: nn.Module, momentum: float) -> nn.Module:
+    """Set the running-statistics momentum of every BatchNorm in ``module`` (in place): running = (1 - m)
+    running + m batch. TensorFlow's ``decay`` d is PyTorch's 1 - d (Dai & Wipf: d = 0.999, m = 0.001)."""
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.momentum = momentum
+    return module
+
+
 def build_encoder(arch: str, in_channels: int, image_size: int, out_dim: int, *, width: float = 1.0,
-                  spectral_norm: bool | None = None) -> nn.Module:
+                  spectral_norm: bool | None = None, bn_momentum: float = 0.1) -> nn.Module:
     """x (B, C, s, s) -> (B, out_dim). ``spectral_norm`` None: the arch's reference choice."""
     a = _arch(arch)
-    net = a.encoder(in_channels, image_size, out_dim, width=width)
+    net = set_bn_momentum(a.encoder(in_channels, image_size, out_dim, width=width), bn_momentum)
     if a.spectral_norm if spectral_norm is None else spectral_norm:
         apply_spectral_norm(net)
     return net
 
 
 def build_decoder(arch: str, latent_dim: int, out_channels: int, image_size: int, *, width: float = 1.0,
-                  output: str = "sigmoid") -> nn.Module:
+                  output: str = "sigmoid", bn_momentum: float = 0.1) -> nn.Module:
     """z (B, D) -> G(z) (B, C, s, s)."""
-    return _arch(arch).decoder(latent_dim, out_channels, image_size, width=width, output=output)
+    return set_bn_momentum(_arch(arch).decoder(latent_dim, out_channels, image_size, width=width, output=output),
+                           bn_momentum)

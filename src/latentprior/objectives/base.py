@@ -66,7 +66,8 @@ class StepOptions:
 
 
 class Objective:
-    """Base: holds the model and one Adam optimizer per non-empty parameter group.
+    """Base: holds the model and one Adam optimizer per non-empty parameter group, at ``base_lr[group]`` with
+    ``betas[group]``.
 
     Subclasses implement :meth:`updates`; ``groups`` maps each update's name to its parameters, in update
     order. The prior-only phase (the paper's extra epochs on a frozen encoder) yields no autoencoder update.
@@ -82,6 +83,10 @@ class Objective:
             "discriminator": model.discriminator_parameters(),
         }
         self.base_lr = {k: lrs[k] for k, p in self.groups.items() if p}
+        # Adam's betas per group: a discriminator may be trained with its own (objective.disc_adam_beta1/2)
+        betas = (cfg.adam_beta1, cfg.adam_beta2)
+        self.betas: dict[str, tuple[float, float]] = {"autoencoder": betas, "prior": betas,
+                                                      "discriminator": cfg.disc_betas}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.use_adam()
         self.step_options = StepOptions()  # set by open_run (training/run.py); the default: plain fp32, one process
@@ -93,9 +98,8 @@ class Objective:
         """(Re)build every group's Adam with implementation flags ``impl`` (``foreach``, ``fused``, ``capturable``;
         training/performance.py picks them). They change how the update is computed, never what it is. Call it
         before the first step: the optimizers' state (moments, step counts) is not carried over."""
-        betas = (self.cfg.adam_beta1, self.cfg.adam_beta2)
         self.adam_impl = dict(impl)
-        self.optimizers = {k: torch.optim.Adam(self.groups[k], lr=lr, betas=betas, **impl)
+        self.optimizers = {k: torch.optim.Adam(self.groups[k], lr=lr, betas=self.betas[k], **impl)
                            for k, lr in self.base_lr.items()}
 
     def update(self, group: str, loss: Tensor, **metrics: Tensor) -> Update:

@@ -44,8 +44,10 @@ def permute_dims(z: Tensor, generator: torch.Generator | None = None) -> Tensor:
 class FactorVAE(Objective):
     """Updates, in order: ``autoencoder`` (the ELBO minus γ_TC times the TC estimate), ``tc_discriminator``.
 
-    The TC discriminator is a module of the model (``model.tc_discriminator``), so it is checkpointed and
-    resumed with it; its optimizer is one more entry of :attr:`optimizers`, at ``objective.disc_lr``.
+    The TC discriminator is a module of the model (``model.tc_discriminator``: ``prior.disc_layers`` x
+    ``prior.disc_hidden`` with ``prior.disc_activation``; Kim & Mnih's is 6 x 1000 with LeakyReLU(0.2)), so it is
+    checkpointed and resumed with it; its optimizer is one more entry of :attr:`optimizers`, at
+    ``objective.disc_lr`` with Adam's ``objective.disc_adam_beta1/2`` (Kim & Mnih: lr 1e-4, betas (0.5, 0.9)).
     """
 
     def __init__(self, model: LatentAutoencoder, cfg) -> None:
@@ -56,8 +58,9 @@ class FactorVAE(Objective):
         params = list(disc.parameters())
         self.groups["tc_discriminator"] = params
         self.base_lr["tc_discriminator"] = cfg.disc_lr or cfg.lr
+        self.betas["tc_discriminator"] = cfg.disc_betas  # Kim & Mnih: (0.5, 0.9), set by the FactorVAE configs
         self.optimizers["tc_discriminator"] = torch.optim.Adam(params, lr=self.base_lr["tc_discriminator"],
-                                                               betas=(cfg.adam_beta1, cfg.adam_beta2))
+                                                               betas=self.betas["tc_discriminator"])
 
     def updates(self, x: Tensor, phase: Phase = "joint") -> Iterator[Update]:
         m, beta, gamma_tc = self.model, self.cfg.beta, self.cfg.tc_weight

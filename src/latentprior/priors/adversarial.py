@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from latentprior.priors.base import ImplicitPriorError, Prior, check_temperature
 
-__all__ = ["MLPPrior", "Discriminator"]
+__all__ = ["ACTIVATIONS", "MLPPrior", "Discriminator"]
 
 
 class MLPPrior(Prior):
@@ -66,21 +66,30 @@ class MLPPrior(Prior):
         return f"dim={self.dim}, noise_dim={self.noise_dim}, hidden={self.hidden}, n_layers={self.n_layers}"
 
 
-class Discriminator(nn.Module):
-    """D(z) = [FC-hidden -> ReLU] x n_layers -> FC-1.  z: (B, dim) -> logits (B,).
+# The hidden layers' nonlinearity: the paper's latent discriminator (A.2) uses ReLU; Kim & Mnih's FactorVAE
+# discriminator LeakyReLU with slope 0.2.
+ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2)}
 
-    Returns logits, not probabilities: losses use ``F.logsigmoid`` / BCE-with-logits for stability.
+
+class Discriminator(nn.Module):
+    """D(z) = [FC-hidden -> activation] x n_layers -> FC-1.  z: (B, dim) -> logits (B,).
+
+    Returns logits, not probabilities: losses use ``F.logsigmoid`` / BCE-with-logits for stability. One logit is
+    the two-logit softmax of Kim & Mnih's discriminator up to its parametrisation (the logit difference).
+    ``activation``: a key of :data:`ACTIVATIONS`; it holds no parameters, so the state-dict keys do not depend on it.
     """
 
-    def __init__(self, dim: int, hidden: int, n_layers: int) -> None:
+    def __init__(self, dim: int, hidden: int, n_layers: int, activation: str = "relu") -> None:
         super().__init__()
         if dim < 1 or hidden < 1 or n_layers < 0:
             raise ValueError(f"need dim >= 1, hidden >= 1, n_layers >= 0; got {dim}, {hidden}, {n_layers}")
-        self.dim, self.hidden, self.n_layers = dim, hidden, n_layers
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
+        self.dim, self.hidden, self.n_layers, self.activation = dim, hidden, n_layers, activation
         layers: list[nn.Module] = []
         width = dim
         for _ in range(n_layers):
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            layers += [nn.Linear(width, hidden), ACTIVATIONS[activation]()]
             width = hidden
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
@@ -92,4 +101,4 @@ class Discriminator(nn.Module):
         return self.net(z).squeeze(-1)
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, hidden={self.hidden}, n_layers={self.n_layers}"
+        return f"dim={self.dim}, hidden={self.hidden}, n_layers={self.n_layers}, activation={self.activation}"

@@ -107,6 +107,6 @@ def build_prior(kind: str, dim: int, *, layers: int, hidden: int, noise_dim: int
     return builder(dim, options)
 
 
-def build_discriminator(dim: int, *, layers: int, hidden: int) -> Discriminator:
-    """The adversarial prior's discriminator: (B, dim) -> logits (B,)."""
-    return Discriminator(dim, hidden=hidden, n_layers=layers)
+def build_discriminator(dim: int, *, layers: int, hidden: int, activation: str = "relu") -> Discriminator:
+    """A latent discriminator (the adversarial prior's, or FactorVAE's TC one): (B, dim) -> logits (B,)."""
+    return Discriminator(dim, hidden=hidden, n_layers=layers, activation=activation)
