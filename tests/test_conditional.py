@@ -11,9 +11,9 @@ from torch import nn
 
 from latentprior.data.conditions import CONDITIONS, downsample7, skeleton
 from latentprior.nets.unet import UNetDecoder, UNetEncoder
-from latentprior.objectives.conditional import KL_FLOOR, kl_to_prior, kl_weight
+from latentprior.objectives.cvae import KL_FLOOR, kl_to_prior, kl_weight
 from latentprior.priors import FlowPrior
-from latentprior.priors.conditional import conditional_flow
+from latentprior.priors.conditional_flow import conditional_flow
 
 DIM, SIDE = 4, 8
 COND = SIDE * SIDE
@@ -144,17 +144,17 @@ def test_unet_pair_shapes_and_the_decoder_reads_z_and_y():
 
 
 def _model(layers: int, **kwargs):
-    from latentprior.models.conditional import ConditionalAutoencoder
+    from latentprior.models.autoencoder import LatentAutoencoder
 
     torch.manual_seed(0)
     prior = conditional_flow(DIM, layers, 16, cond_shape=(1, 28, 28), embed_dim=6, embed_width=4)
-    return ConditionalAutoencoder(UNetEncoder(1, 28, 2 * DIM, width=0.125), UNetDecoder(DIM, 1, 28, width=0.125),
-                                  _randomised(prior, 1), condition="downsample7", latent_dim=DIM, **kwargs)
+    return LatentAutoencoder(UNetEncoder(1, 28, 2 * DIM, width=0.125), UNetDecoder(DIM, 1, 28, width=0.125),
+                             _randomised(prior, 1), condition="downsample7", latent_dim=DIM, **kwargs)
 
 
 def _objective(model, beta: float, **kwargs):
     from latentprior.config import ObjectiveConfig
-    from latentprior.objectives.conditional import ConditionalBilevel
+    from latentprior.objectives.cvae import ConditionalBilevel
 
     return ConditionalBilevel(model, ObjectiveConfig(kind="cvae", beta=beta, **kwargs))
 
@@ -191,7 +191,7 @@ def test_the_kl_weight_follows_the_objectives_own_step_count_and_is_saved():
 
 
 def test_conditional_sampling_needs_conditions_and_uses_them():
-    from latentprior.models.conditional import ConditionRequired
+    from latentprior.models.autoencoder import ConditionRequired
 
     model = _model(layers=2).eval()
     x = torch.rand(3, 1, 28, 28)
@@ -260,7 +260,6 @@ def test_conditional_config_rules_are_one_line_config_errors(sections, message):
 
 def test_a_conditional_run_resumes_exactly(tmp_path):
     # digits: 15 steps/epoch -> 6 joint steps (the KL weight rises over steps 1..4) + 3 prior-only steps
-    from latentprior.models.conditional import ConditionalAutoencoder
     from latentprior.models.load import load_run
     from latentprior.rundir import read_metrics
     from latentprior.rundir.checkpoints import load_checkpoint
@@ -281,7 +280,7 @@ def test_a_conditional_run_resumes_exactly(tmp_path):
                                                                        if k.endswith("loss")}, ra["step"]
     ma, _ = load_run(tmp_path / "full")
     mb, _ = load_run(tmp_path / "split")
-    assert isinstance(ma, ConditionalAutoencoder)
+    assert ma.conditional and ma.condition_name == "downsample7"
     for (k, va), vb in zip(ma.state_dict().items(), mb.state_dict().values(), strict=True):
         assert torch.equal(va, vb), k
     assert (tmp_path / "full" / "samples" / "samples.png").stat().st_size > 0
@@ -328,9 +327,9 @@ def test_the_experiment_writes_the_table_and_the_grid_and_reuses_its_runs(tmp_pa
     # the unconditional sample metrics refuse a conditional run before any work, in one line
     from latentprior.config import EvalConfig
     from latentprior.evaluation import evaluate_run
-    from latentprior.models.conditional import ConditionRequired
+    from latentprior.models.autoencoder import ConditionRequired
 
-    with pytest.raises(ConditionRequired, match="use the metrics cond_fid"):
+    with pytest.raises(ConditionRequired, match="use the metrics cond_lpips, cond_z_share, cond_fid"):
         evaluate_run(tmp_path / "proposed", EvalConfig(metrics=("fid",), n=10), progress=False)
 
 
@@ -339,7 +338,7 @@ def test_the_shipped_task_files_load_and_the_deepfashion_one_says_why_it_cannot(
 
     from latentprior.cli import main
     from latentprior.config import ConfigError, read_yaml
-    from latentprior.evaluation.conditional import NotConditional, check_conditional
+    from latentprior.evaluation.registry import NotConditional, check_condition
     from latentprior.studies.translation import load_task, task_from_dict
 
     folder = Path(__file__).resolve().parents[1] / "configs" / "conditional"
@@ -357,4 +356,4 @@ def test_the_shipped_task_files_load_and_the_deepfashion_one_says_why_it_cannot(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "run.data.condition must name a condition" in err[0]
     with pytest.raises(NotConditional):
-        check_conditional(nn.Linear(1, 1))
+        check_condition("cond_fid", nn.Linear(1, 1))

@@ -10,15 +10,14 @@ import torch
 from torch import nn
 
 from latentprior.config import EvalConfig
-from latentprior.evaluation.conditional import (
-    NotConditional,
+from latentprior.evaluation.conditional_samples import (
     TooFewConditions,
     conditional_diversity,
     conditional_images,
     conditional_z_share,
 )
-from latentprior.evaluation.registry import METRICS, EvalInputs
-from latentprior.models.conditional import ConditionalAutoencoder
+from latentprior.evaluation.registry import METRICS, EvalInputs, NotConditional, check_condition
+from latentprior.models.autoencoder import LatentAutoencoder
 from latentprior.priors import StandardNormal
 
 D = 3
@@ -36,10 +35,10 @@ class _Decoder(nn.Module):
         return 0.2 + self.a_y * y + self.a_z * torch.tanh(z @ self.w).view(-1, 1, 28, 28)
 
 
-def _model(a_y: float, a_z: float) -> ConditionalAutoencoder:
+def _model(a_y: float, a_z: float) -> LatentAutoencoder:
     # p(z | y) = N(0, I) whatever y (StandardNormal accepts and ignores the context)
-    return ConditionalAutoencoder(nn.Flatten(), _Decoder(a_y, a_z), StandardNormal(D), condition="top_half",
-                                  latent_dim=D)
+    return LatentAutoencoder(nn.Flatten(), _Decoder(a_y, a_z), StandardNormal(D), condition="top_half",
+                             latent_dim=D)
 
 
 class _SqL2(nn.Module):
@@ -100,4 +99,4 @@ def test_the_registered_metric_states_its_definition_and_refuses_what_it_cannot_
     with pytest.raises(TooFewConditions, match="eval.lpips_pairs >= 2"):
         metric.check(EvalInputs(model, run_config, ds, 0, EvalConfig(lpips_pairs=1), {}, torch.device("cpu")))
     with pytest.raises(NotConditional):
-        metric.check(EvalInputs(nn.Linear(1, 1), run_config, ds, 0, ev, {}, torch.device("cpu")))
+        check_condition("cond_z_share", nn.Linear(1, 1))

@@ -22,7 +22,7 @@ from latentprior.evaluation.ppl import (
 )
 from latentprior.evaluation.registry import METRICS, EvalInputs
 from latentprior.priors import MLPPrior, Prior, RealNVPPrior, StandardNormal
-from latentprior.priors.conditional import ConditionalNormal
+from latentprior.priors.conditional_flow import ConditionalNormal
 
 
 def _isometry(d: int, p: int) -> torch.Tensor:

@@ -17,11 +17,10 @@ from typing import Literal
 import torch
 
 from latentprior.errors import UserError
+from latentprior.models.autoencoder import ConditionRequired
 
-from .conditional import (
+from .conditional_samples import (
     TooFewConditions,
-    check_conditional,
-    check_unconditional,
     conditional_diversity,
     conditional_fid_sets,
     conditional_z_share,
@@ -36,7 +35,8 @@ from .latent_metrics import check_ppl, check_separability, ppl_record, separabil
 from .nll import check_nll_supported, iw_log_likelihood
 from .precision_recall import precision_recall
 
-__all__ = ["METRICS", "EvalInputs", "Metric", "UnknownMetricError", "check_metrics"]
+__all__ = ["METRICS", "EvalInputs", "Metric", "UnknownMetricError", "NotConditional", "check_metrics",
+           "check_condition"]
 
 PR_K = 3
 
@@ -47,8 +47,11 @@ class Metric:
 
     ``reads``: ``"statistics"`` (μ, Σ of both sides), ``"features"`` (the raw per-image features) or
     ``"model"`` (only the model and data); the runner computes the feature pass once for all metrics that
-    read it. ``check(inputs)`` refuses before any metric is computed (raises a ``UserError``). ``results``: the
-    record's fields that are results (a report's columns); the others are protocol and bookkeeping.
+    read it. ``condition``: what the metric needs of the model's condition — ``"none"`` (it reads unconditional
+    samples: refused for a conditional model), ``"required"`` (it samples given the test images' conditions:
+    refused for an unconditional one) or ``"any"``. ``check(inputs)`` refuses anything else before any metric is
+    computed (raises a ``UserError``). ``results``: the record's fields that are results (a report's columns); the
+    others are protocol and bookkeeping.
     """
 
     compute: Callable[[EvalInputs], dict]
@@ -56,6 +59,23 @@ class Metric:
     reads: Literal["model", "statistics", "features"] = "model"
     check: Callable[[EvalInputs], None] | None = None
     results: tuple[str, ...] = ("value",)
+    condition: Literal["none", "required", "any"] = "none"
+
+
+class NotConditional(ValueError, UserError):
+    """A conditional metric was asked of a model without a condition."""
+
+
+def check_condition(name: str, model) -> None:
+    """Refuse, before any work, metric ``name`` for a model whose conditioning it cannot use."""
+    need, conditional = METRICS[name].condition, bool(getattr(model, "conditional", False))
+    if need == "required" and not conditional:
+        raise NotConditional(f"metric {name} samples given conditions: it needs a conditional model (data.condition "
+                             "set); this run has none")
+    if need == "none" and conditional:
+        raise ConditionRequired(f"metric {name} reads unconditional samples, but this run is conditional "
+                                f"(data.condition '{model.condition_name}'); use the metrics "
+                                f"{', '.join(m for m, e in METRICS.items() if e.condition == 'required')}")
 
 
 def _fid(x: EvalInputs) -> dict:
@@ -122,19 +142,13 @@ def _cond_z_share(x: EvalInputs) -> dict:
 
 
 def _check_cond_z_share(x: EvalInputs) -> None:
-    check_conditional(x.model)
     if min(x.eval.lpips_pairs, len(x.test)) < 2:
         raise TooFewConditions(f"cond_z_share compares samples of different test conditions: it needs "
                                f"eval.lpips_pairs >= 2, got {x.eval.lpips_pairs}")
     lpips_trunk_path(x.eval.lpips_net, x.weights_dir)
 
 
-def _unconditional(x: EvalInputs) -> None:
-    check_unconditional(x.model)
-
-
-def _check_cond_lpips(x: EvalInputs) -> None:
-    check_conditional(x.model)
+def _lpips_trunk(x: EvalInputs) -> None:
     lpips_trunk_path(x.eval.lpips_net, x.weights_dir)
 
 
@@ -162,25 +176,23 @@ def _cond_mse(x: EvalInputs) -> dict:
 
 
 METRICS: dict[str, Metric] = {
-    "fid": Metric(_fid, "Frechet Inception distance", reads="statistics", check=_unconditional),
-    "pr": Metric(_pr, "improved precision and recall (k=3)", reads="features", check=_unconditional,
+    "fid": Metric(_fid, "Frechet Inception distance", reads="statistics"),
+    "pr": Metric(_pr, "improved precision and recall (k=3)", reads="features",
                  results=("value", "precision", "recall")),
-    "kid": Metric(_kid, "kernel Inception distance", reads="features", check=_unconditional,
-                  results=("value", "std")),
+    "kid": Metric(_kid, "kernel Inception distance", reads="features", results=("value", "std")),
     "nll": Metric(_nll, "importance-weighted NLL of the test images (nats)",
                   check=lambda x: check_nll_supported(x.model), results=("value", "std_err")),
-    "lpips": Metric(_lpips, "sample diversity: mean LPIPS between generated pairs",
-                    check=lambda x: (check_unconditional(x.model), lpips_trunk_path(x.eval.lpips_net, x.weights_dir)),
+    "lpips": Metric(_lpips, "sample diversity: mean LPIPS between generated pairs", check=_lpips_trunk,
                     results=("value", "std_err")),
     "cond_lpips": Metric(_cond_lpips, "conditional diversity: mean LPIPS between two samples per test condition",
-                         check=_check_cond_lpips, results=("value", "std_err")),
+                         check=_lpips_trunk, results=("value", "std_err"), condition="required"),
     "cond_z_share": Metric(_cond_z_share, "how much a conditional sample depends on z: LPIPS between two samples "
                            "of one condition over LPIPS between samples of two", check=_check_cond_z_share,
-                           results=("value", "std_err", "within", "between")),
+                           results=("value", "std_err", "within", "between"), condition="required"),
     "cond_fid": Metric(_cond_fid, "FID of one sample per test condition against the test images",
-                       check=lambda x: check_conditional(x.model)),
+                       condition="required"),
     "cond_mse": Metric(_cond_mse, "reconstruction error of the test images given their condition",
-                       check=lambda x: check_conditional(x.model), results=("value", "std_err")),
+                       results=("value", "std_err"), condition="required"),
     **{f"separability_{s.lower()}": Metric(lambda x, s=s: separability_record(x, s),
                                            f"linear separability of {s} (StyleGAN): exp(sum_i H(Y_i | SVM_i))",
                                            check=lambda x, s=s: check_separability(x, s))

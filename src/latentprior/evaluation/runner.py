@@ -22,7 +22,7 @@ from latentprior.rundir import RunDir, write_eval_record
 
 from .features import extract, generated_images, images_sha1, make_feature_extractor, reference_features
 from .inputs import EvalInputs
-from .registry import METRICS, UnknownMetricError, check_metrics
+from .registry import METRICS, UnknownMetricError, check_condition, check_metrics
 
 __all__ = ["UnknownMetricError", "evaluate_run", "make_feature_extractor"]
 
@@ -83,6 +83,7 @@ def evaluate_run(run_dir: str | os.PathLike[str], eval_cfg: EvalConfig | None = 
     inputs.cache_dir = cache_dir  # for metrics with their own reference pass (cond_fid)
     inputs.data_dir = None if data_dir is None else str(data_dir)  # the training split, for separability
     for m in names:
+        check_condition(m, model)
         if METRICS[m].check is not None:
             METRICS[m].check(inputs)
     shared_s = _feature_pass(inputs, names, cache_dir)

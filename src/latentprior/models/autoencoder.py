@@ -4,6 +4,13 @@ Laplace or Bernoulli, :mod:`latentprior.models.likelihood` — and/or a perceptu
 
 VAE and AAE are the same module; they differ only in the objective that trains them
 (:mod:`latentprior.objectives`) and in whether a latent discriminator is attached.
+
+Conditioning is an argument, as a flow library's ``context=None``: a model made with ``condition=NAME`` (image-to-
+image translation, ``data.condition``) learns q(z | x, y), p(x | y, z) and p(z | y) for y = c(x), a fixed function
+of the image (:mod:`latentprior.data.conditions`), and its ``encode``/``decode``/``sample`` take ``y``; a model
+without a condition takes ``y=None`` everywhere. The batch stays a tensor of images: y is computed from it
+(:meth:`LatentAutoencoder.condition`), so the run (steps, shards, resume, prior-only phase) treats both alike. The
+prior reads y flattened, the Prior contract's (B, C) context (:meth:`LatentAutoencoder.context`).
 """
 
 from __future__ import annotations
@@ -14,11 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from latentprior.data.conditions import condition_fn
+from latentprior.errors import UserError
 from latentprior.models.likelihood import PixelLikelihood
 from latentprior.models.reconstruction import DecoderVariance, PerceptualLoss
 from latentprior.priors.base import Prior, check_temperature
 
-__all__ = ["POSTERIORS", "LatentAutoencoder", "gaussian_log_density"]
+__all__ = ["POSTERIORS", "LatentAutoencoder", "ConditionRequired", "gaussian_log_density"]
 
 _LOG_2PI = math.log(2 * math.pi)
 SIGMA_FLOOR = 1e-6  # Dai & Wipf's sigma = 1e-6 + softplus(h)
@@ -36,6 +45,10 @@ def _softplus_std(h: Tensor) -> Tensor:
 
 # model.posterior -> h (B, D) -> log sigma^2 (B, D) of q(z|x)
 POSTERIORS = {"tanh_logvar": _tanh_logvar, "softplus_std": _softplus_std}
+
+
+class ConditionRequired(ValueError, UserError):
+    """A conditional model was asked for something without its condition y (or an unconditional one given one)."""
 
 
 def gaussian_log_density(z: Tensor, mean: Tensor, logvar: Tensor) -> Tensor:
@@ -60,6 +73,9 @@ class LatentAutoencoder(nn.Module):
         pixel_likelihood: whether log p(x|z) includes the pixel term ``variance.log_density``.
         perceptual: a perceptual term P(x, G(z)) (B,); log p(x|z) gets -perceptual_weight·P.
         posterior: how the encoder's second half h gives q(z|x)'s variance (:data:`POSTERIORS`).
+        condition: the name of y = c(x) in :data:`~latentprior.data.conditions.CONDITIONS` for an image-to-image
+            model, None for an unconditional one. With a condition the encoder reads [x, y] (B, 2C, H, W), the decoder
+            (z (B, D), y (B, C, H, W)), and the prior p(z | c) the context c = y flattened (B, C·H·W).
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, prior: Prior, *, latent_dim: int,
@@ -67,7 +83,7 @@ class LatentAutoencoder(nn.Module):
                  discriminator: nn.Module | None = None, tc_discriminator: nn.Module | None = None,
                  pixel_likelihood: bool = True,
                  perceptual: PerceptualLoss | None = None, perceptual_weight: float = 1.0,
-                 posterior: str = "tanh_logvar") -> None:
+                 posterior: str = "tanh_logvar", condition: str | None = None) -> None:
         super().__init__()
         if not pixel_likelihood and perceptual is None:
             raise ValueError("log p(x|z) needs the pixel likelihood, a perceptual term, or both")
@@ -85,11 +101,46 @@ class LatentAutoencoder(nn.Module):
         self.tc_discriminator = tc_discriminator
         self.latent_dim = latent_dim
         self.gaussian_encoder = gaussian_encoder
+        self.condition_name = condition
+        self._condition = None if condition is None else condition_fn(condition)
+
+    # ----------------------------------------------------------------- the condition
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the model learns p(x | y) for a condition y = c(x)."""
+        return self._condition is not None
+
+    def condition(self, x: Tensor) -> Tensor | None:
+        """y = c(x): (B, C, H, W) -> (B, C, H, W) without gradient (a fixed function of the data); None for an
+        unconditional model."""
+        if self._condition is None:
+            return None
+        with torch.no_grad():
+            return self._condition(x)
+
+    @staticmethod
+    def context(y: Tensor | None) -> Tensor | None:
+        """The prior's context for a condition y (B, C, H, W): y flattened (B, C·H·W); None for None."""
+        return None if y is None else y.flatten(1)
+
+    def _check_condition(self, y: Tensor | None, what: str) -> None:
+        if self.conditional and y is None:
+            raise ConditionRequired(f"this model is conditional (condition '{self.condition_name}'): it {what} "
+                                    "given a condition y; for metrics use cond_fid, cond_mse, cond_lpips, cond_z_share")
+        if not self.conditional and y is not None:
+            raise ConditionRequired(f"this model is unconditional: it {what} without a condition (y=None)")
 
     # ----------------------------------------------------------------- encoder / decoder
 
-    def encode(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        """x (B, C, H, W) -> mean (B, D), log-variance (B, D) or None for a deterministic encoder."""
+    def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """q(z | x[, y]): x (B, C, H, W) -> mean (B, D), log-variance (B, D) or None for a deterministic encoder.
+        A conditional model computes y = c(x) when it is not given."""
+        if self.conditional:
+            y = self.condition(x) if y is None else y
+            x = torch.cat((x, y), dim=1)  # the encoder reads [x, y] (B, 2C, H, W)
+        else:
+            self._check_condition(y, "encodes x")
         return self._posterior(self.encoder(x))
 
     def encode_detached(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -122,9 +173,10 @@ class LatentAutoencoder(nn.Module):
             return mean
         return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
 
-    def decode(self, z: Tensor) -> Tensor:
-        """z (B, D) -> decoder mean G(z) (B, C, H, W)."""
-        return self.decoder(z)
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """z (B, D) [, y (B, C, H, W)] -> decoder mean G(z[, y]) (B, C, H, W)."""
+        self._check_condition(y, "decodes z")
+        return self.decoder(z) if y is None else self.decoder(z, y)
 
     def log_px_given_z(self, x: Tensor, g: Tensor) -> Tensor:
         """log p(x|z) with decoder mean g = G(z): (B, C, H, W) x2 -> (B,).
@@ -156,19 +208,25 @@ class LatentAutoencoder(nn.Module):
     # ----------------------------------------------------------------- generation
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> Tensor:
-        """n images G(z), z ~ p(z): (n, C, H, W) float32 clamped to [0, 1]; eval mode, no grad.
+    def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
+               y: Tensor | None = None) -> Tensor:
+        """n images G(z[, y]), z ~ p(z[ | y]): (n, C, H, W) float32 clamped to [0, 1]; eval mode, no grad.
 
         Uses the decoder mean rather than a draw from N(G(z), γI), as the paper does (section 3).
         ``temperature`` τ tempers the prior's sampler (``Prior.sample``; τ = 1 gives the untempered draws).
+        ``y`` (n, C, H, W): the conditions, one per sample, of a conditional model.
         """
+        self._check_condition(y, "samples images")
+        if y is not None and y.shape[0] != n:
+            raise ValueError(f"asked for {n} samples with {y.shape[0]} conditions")
         was_training = self.training
         self.eval()
         try:
-            # τ = 1 calls the prior exactly as before temperatures existed, so a user's own Prior without the
-            # keyword still samples
+            # τ = 1 and no condition call the prior exactly as before temperatures and conditions were arguments,
+            # so a user's own Prior without those keywords still samples
             tempered = {} if check_temperature(temperature) == 1.0 else {"temperature": temperature}
-            z = self.prior.sample(n, generator=generator, **tempered)
-            return self.decode(z).float().clamp_(0.0, 1.0)
+            given = () if y is None else (self.context(y),)
+            z = self.prior.sample(n, *given, generator=generator, **tempered)
+            return self.decode(z, y).float().clamp_(0.0, 1.0)
         finally:
             self.train(was_training)

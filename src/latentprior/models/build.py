@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from latentprior.config import Config, ModelConfig
 from latentprior.models.autoencoder import LatentAutoencoder
-from latentprior.models.conditional import ConditionalAutoencoder
 from latentprior.models.likelihood import BernoulliLikelihood, LaplaceLikelihood, PixelLikelihood
 from latentprior.models.reconstruction import DecoderVariance, PerceptualLoss
 from latentprior.nets import build_decoder, build_encoder
 from latentprior.nets.base import channels
 from latentprior.priors import Prior, VampPrior, build_discriminator, build_prior
-from latentprior.priors.conditional import conditional_flow
+from latentprior.priors.conditional_flow import conditional_flow
 
 __all__ = ["build_model"]
 
@@ -35,12 +34,12 @@ def build_model(cfg: Config, image_shape: tuple[int, int, int]) -> LatentAutoenc
     if cfg.objective.kind == "factorvae":  # the same family, telling q(z) from the product of its marginals
         tc_discriminator = build_discriminator(d, layers=pc.disc_layers, hidden=pc.disc_hidden,
                                                activation=pc.disc_activation)
-    parts = {"latent_dim": d, "gaussian_encoder": gaussian, "variance": _likelihood(cfg.model),
-             "discriminator": discriminator, "tc_discriminator": tc_discriminator, "posterior": cfg.model.posterior,
-             **_reconstruction(cfg.model)}
-    if cfg.data.condition != "none":  # image-to-image: q(z|x,y), p(x|y,z), p(z|y) with y = c(x)
-        return ConditionalAutoencoder(encoder, decoder, prior, condition=cfg.data.condition, **parts)
-    model = LatentAutoencoder(encoder, decoder, prior, **parts)
+    # image-to-image (data.condition): q(z|x,y), p(x|y,z), p(z|y) with y = c(x)
+    condition = None if cfg.data.condition == "none" else cfg.data.condition
+    model = LatentAutoencoder(encoder, decoder, prior, latent_dim=d, gaussian_encoder=gaussian,
+                              variance=_likelihood(cfg.model), discriminator=discriminator,
+                              tc_discriminator=tc_discriminator, posterior=cfg.model.posterior, condition=condition,
+                              **_reconstruction(cfg.model))
     if isinstance(prior, VampPrior):
         # The prior mixes the encoder's posteriors but must not own the encoder (its parameters would join the
         # prior's update): it gets the encoder as a fixed function, parameters detached (priors/vamp.py).

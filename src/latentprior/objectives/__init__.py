@@ -4,7 +4,7 @@ from latentprior.config import Config
 from latentprior.models.autoencoder import LatentAutoencoder
 from latentprior.objectives.aae import AAEBilevel
 from latentprior.objectives.base import Objective, Phase, StepOptions, Update, run_updates
-from latentprior.objectives.conditional import ConditionalBilevel
+from latentprior.objectives.cvae import ConditionalBilevel
 from latentprior.objectives.factorvae import FactorVAE
 from latentprior.objectives.vae import VAEBilevel
 

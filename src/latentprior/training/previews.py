@@ -13,7 +13,6 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from latentprior.models.conditional import ConditionalAutoencoder
 from latentprior.rundir import RunDir, run_dir_of
 from latentprior.sampling.grid import make_grid, save_image_grid
 from latentprior.sampling.interpolate import interpolate
@@ -29,22 +28,23 @@ def preview_images(model, x: Tensor, *, n_samples: int = 64, seed: int = 0,
                    with_interpolation: bool = True) -> dict[str, tuple[Tensor, int]]:
     """``name -> (images (N, C, H, W) in [0, 1], images per grid row)`` for a model and real images x (B, C, H, W).
 
-    * samples: ``n_samples`` draws G(z), z ~ p(z), from a generator seeded with ``seed``;
+    * samples: ``n_samples`` draws G(z), z ~ p(z), from a generator seeded with ``seed`` (for a conditional model,
+      given the conditions of x in turn);
     * reconstructions: the first row the inputs x[:8], the second G(mean of q(z|x)) below each one;
-    * interpolation: x[0], the slerp path between the posterior means of x[0] and x[1], x[1].
+    * interpolation (unconditional models): x[0], the slerp path between the posterior means of x[0] and x[1], x[1].
     The model's train/eval mode is restored afterwards.
     """
     was_training = model.training
-    conditional = isinstance(model, ConditionalAutoencoder)
     try:
         samples = sample_images(model, x, n_samples, seed)
         model.eval()  # BatchNorm on its running statistics, which stay unchanged
         inputs = x[:RECON_PAIRS].float()
-        mean, _ = model.encode(inputs)  # a conditional model reads y = c(inputs) itself
-        recon = model.decode(mean, *((model.condition(inputs),) if conditional else ())).float().clamp(0, 1)
+        y = model.condition(inputs)  # None for an unconditional model
+        mean, _ = model.encode(inputs, y)
+        recon = model.decode(mean, y).float().clamp(0, 1)
         out = {"samples": (samples, round(n_samples ** 0.5)),
                "reconstructions": (torch.cat([inputs, recon]), len(inputs))}
-        if with_interpolation and len(x) >= 2 and not conditional:
+        if with_interpolation and len(x) >= 2 and not model.conditional:
             path = interpolate(model, x[:1].float(), x[1:2].float(), steps=INTERP_STEPS)[0]  # (T, C, H, W)
             out["interpolation"] = (torch.cat([x[:1].float(), path, x[1:2].float()]), INTERP_STEPS + 2)
         return out
@@ -57,9 +57,7 @@ def sample_images(model, x: Tensor, n: int, seed: int = 0) -> Tensor:
     """n draws from a generator seeded with ``seed``: G(z), z ~ p(z); for a conditional model G(z, y),
     z ~ p(z | y), with y the conditions of the real images x (B, C, H, W) taken in turn."""
     generator = torch.Generator(x.device).manual_seed(seed)
-    if not isinstance(model, ConditionalAutoencoder):
-        return model.sample(n, generator=generator)
-    y = model.condition(x[torch.arange(n, device=x.device) % len(x)].float())  # (n, C, H, W)
+    y = model.condition(x[torch.arange(n, device=x.device) % len(x)].float())  # (n, C, H, W), or None
     return model.sample(n, generator=generator, y=y)
 
 

@@ -29,32 +29,12 @@ from latentprior.errors import UserError
 
 from .features import SAMPLE_CHUNK, chunk_generator
 
-__all__ = ["NotConditional", "TooFewConditions", "conditional_images", "conditional_diversity", "check_conditional",
-           "check_unconditional", "conditional_fid_sets", "conditional_z_share", "reconstruction_mse"]
-
-
-class NotConditional(ValueError, UserError):
-    """A conditional metric was asked of a model without a condition."""
+__all__ = ["TooFewConditions", "conditional_images", "conditional_diversity", "conditional_fid_sets",
+           "conditional_z_share", "reconstruction_mse"]
 
 
 class TooFewConditions(ValueError, UserError):
     """A metric that compares samples of different conditions was given fewer than two."""
-
-
-def check_conditional(model) -> None:
-    from latentprior.models.conditional import ConditionalAutoencoder
-
-    if not isinstance(model, ConditionalAutoencoder):
-        raise NotConditional("this metric needs a conditional model (data.condition set); this run has none")
-
-
-def check_unconditional(model) -> None:
-    """Refuse, before any work, a metric of unconditional samples for a conditional model."""
-    from latentprior.models.conditional import ConditionalAutoencoder, ConditionRequired
-
-    if isinstance(model, ConditionalAutoencoder):
-        raise ConditionRequired(f"this run is conditional (data.condition '{model.condition_name}'): it has no "
-                                "unconditional samples; use the metrics cond_fid, cond_mse and cond_lpips")
 
 
 def conditional_images(model, images: Tensor, seed: int, draws: int = 1) -> Iterator[tuple[Tensor, ...]]:

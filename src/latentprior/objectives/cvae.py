@@ -85,7 +85,7 @@ class ConditionalBilevel(Objective):
     def updates(self, x: Tensor, phase: Phase = "joint") -> Iterator[Update]:
         m, beta = self.model, self.cfg.beta
         y = m.condition(x)  # (B, C, H, W), a fixed function of the batch
-        c = y.flatten(1)  # (B, C·H·W): the prior's context
+        c = m.context(y)  # (B, C·H·W): the prior's context
         if phase == "prior":
             with torch.no_grad():  # the frozen encoder of the prior-only epochs
                 z = m.posterior_sample(*m.encode(x, y))
