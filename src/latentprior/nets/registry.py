@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from latentprior.nets.conv import ConvDecoder, ConvEncoder
 from latentprior.nets.infogan import InfoGANDecoder, InfoGANEncoder
 from latentprior.nets.resnet import ResNetDecoder, ResNetEncoder
+from latentprior.nets.spectral_norm import spectral_norm
 from latentprior.nets.unet import UNetDecoder, UNetEncoder
 
 __all__ = ["ARCHS", "Arch", "build_encoder", "build_decoder", "apply_spectral_norm"]
@@ -44,11 +44,15 @@ def _arch(name: str) -> Arch:
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
-    """Spectrally normalise the weight of every Conv2d and Linear in ``module`` (in place; one power iteration
-    per training forward, as Miyato et al.). Parameter counts are unchanged: u and v are buffers."""
-    for m in list(module.modules()):
-        if isinstance(m, nn.Conv2d | nn.Linear):
-            _spectral_norm(m)
+    """Spectrally normalise every Conv2d and Linear in ``module``: each is replaced, in place and in module
+    order, by its twin of :mod:`latentprior.nets.spectral_norm` (one power iteration per training forward, as
+    Miyato et al.), which divides the layer's output by σ and draws u, v as torch's parametrization would.
+    Parameter counts are unchanged: u and v are buffers."""
+    for child_name, child in list(module.named_children()):
+        if type(child) in (nn.Conv2d, nn.Linear):
+            setattr(module, child_name, spectral_norm(child))
+        else:
+            apply_spectral_norm(child)
     return module
 
 
