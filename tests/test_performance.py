@@ -79,8 +79,10 @@ def test_train_with_speed_options_writes_a_plain_checkpoint(tmp_path):
     assert all(torch.isfinite(torch.tensor(r["autoencoder/loss"])) for r in read_metrics(run))
     model, cfg = load_run(run)  # rebuilt without the options: same keys, fp32 weights
     assert cfg.train.amp == "bf16" and all(p.dtype == torch.float32 for p in model.parameters())
-    # compile and channels_last may change when a run is resumed; amp may not (it changes the arithmetic)
+    # compile may change when a run is resumed; channels_last may differ but the run keeps its own (it changes
+    # the rounding); amp may not (it changes the arithmetic)
     train(_cfg(amp="bf16", channels_last=False, epochs=0.27), run)
+    assert load_run(run)[1].train.channels_last is True
     with pytest.raises(CheckpointError, match="train.amp"):
         train(_cfg(amp="off", epochs=0.34), run)
 

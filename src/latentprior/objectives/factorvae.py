@@ -54,10 +54,7 @@ class FactorVAE(Objective):
         if disc is None:
             raise ValueError("the FactorVAE objective needs a model with a tc_discriminator")
         params = list(disc.parameters())
-        self.groups["tc_discriminator"] = params
-        self.base_lr["tc_discriminator"] = cfg.disc_lr or cfg.lr
-        self.optimizers["tc_discriminator"] = torch.optim.Adam(params, lr=self.base_lr["tc_discriminator"],
-                                                               betas=(cfg.adam_beta1, cfg.adam_beta2))
+        self.add_group("tc_discriminator", params, lr=cfg.disc_lr or cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2))
 
     def updates(self, x: Tensor, phase: Phase = "joint") -> Iterator[Update]:
         m, beta, gamma_tc = self.model, self.cfg.beta, self.cfg.tc_weight
