@@ -44,15 +44,13 @@ def _arch(name: str) -> Arch:
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
-    """Spectrally normalise every Conv2d and Linear in ``module``: each is replaced, in place and in module
-    order, by its twin of :mod:`latentprior.nets.spectral_norm` (one power iteration per training forward, as
-    Miyato et al.), which divides the layer's output by σ and draws u, v as torch's parametrization would.
+    """Spectrally normalise every Conv2d and Linear in ``module``, in place and in module order, with
+    :func:`latentprior.nets.spectral_norm.spectral_norm` (one power iteration per training forward, as Miyato
+    et al.): the output is divided by σ, and u, v are drawn as torch's parametrization would draw them.
     Parameter counts are unchanged: u and v are buffers."""
-    for child_name, child in list(module.named_children()):
-        if type(child) in (nn.Conv2d, nn.Linear):
-            setattr(module, child_name, spectral_norm(child))
-        else:
-            apply_spectral_norm(child)
+    for m in list(module.modules()):
+        if type(m) in (nn.Conv2d, nn.Linear):
+            spectral_norm(m)
     return module
 
 

@@ -137,22 +137,12 @@ class SpectralNormConv2d(_SpectralNorm, nn.Conv2d):
 
 
 def spectral_norm(layer: nn.Linear | nn.Conv2d, eps: float = 1e-12) -> SpectralNormLinear | SpectralNormConv2d:
-    """The spectrally normalised twin of ``layer``, holding the same weight and bias Parameters.
-
-    Draws u, v from the global generator exactly as ``torch.nn.utils.parametrizations.spectral_norm(layer)``
-    does, and nothing else (the twin is built on the meta device, so its constructor draws no weights).
-    """
-    if type(layer) is nn.Linear:
-        with torch.device("meta"):
-            new = SpectralNormLinear(layer.in_features, layer.out_features, layer.bias is not None, eps=eps)
-    elif type(layer) is nn.Conv2d:
-        with torch.device("meta"):
-            new = SpectralNormConv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
-                                     layer.padding, layer.dilation, layer.groups, layer.bias is not None,
-                                     layer.padding_mode, eps=eps)
-    else:
+    """Spectrally normalise ``layer`` in place and return it: its class becomes the twin above (torch's
+    parametrization also swaps a module's class), its Parameters stay, and u, v are drawn from the global
+    generator exactly as ``torch.nn.utils.parametrizations.spectral_norm(layer)`` draws them, nothing else."""
+    twins: dict[type, type] = {nn.Linear: SpectralNormLinear, nn.Conv2d: SpectralNormConv2d}
+    if type(layer) not in twins:
         raise TypeError(f"spectral_norm takes an nn.Linear or nn.Conv2d, got {type(layer).__name__}")
-    new.weight, new.bias = layer.weight, layer.bias  # the layer's own Parameters, in place of the meta ones
-    new.train(layer.training)
-    new._init_spectral_norm(eps)  # u, v on the weight's device and dtype
-    return new
+    layer.__class__ = twins[type(layer)]
+    layer._init_spectral_norm(eps)
+    return layer
