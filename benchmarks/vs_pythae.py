@@ -15,9 +15,9 @@ Rows, each timed in alternation (A B A B ...) after an equal warm-up:
 * ``step``: one optimisation step on the same device-resident batches. Ours: ``Run.step`` (as the loop runs it)
   with our defaults; pythae: ``model(batch).loss``, then ``zero_grad``, ``backward``, ``step`` (what its
   ``BaseTrainer._optimizers_step`` does) with torch's default Adam. Like for like: fp32 both. Further rows of
-  ours: ``ours loop adam`` (``train.adam_impl: loop``, the CPU default before fused Adam), ``ours cl``
-  (``train.channels_last``) and ``ours bf16+cl`` (with bf16 autocast); pythae's own ``amp`` flag is CUDA-only,
-  so its row stays fp32.
+  ours: ``ours NCHW`` (``train.channels_last: false``), ``ours loop adam, NCHW`` (the CPU defaults before
+  fused Adam and channels_last) and ``ours bf16`` (bf16 autocast); pythae's own ``amp`` flag is CUDA-only, so
+  its row stays fp32.
 * ``trainer``: whole training loops, steady state (after the first 10 steps): our ``train()`` with our defaults
   against pythae's ``BaseTrainer`` with its DataLoader (per-image ``__getitem__`` and collate, a ``loss.item()``
   host sync and callbacks every step), on the paper's net (infogan, width 1, 28x28) and on the CPU preset's.
@@ -129,9 +129,9 @@ def step_rows(label: str, cfg_path: str, data, device, rounds: int, fast: bool, 
     ours = open_train_run(cfg_path, data, device, **like)  # the defaults: what speedup_vs_pythae reports
     cands = {"ours": ours.step, "pythae": PythaeStep(cfg_path, ours, device, overrides)}
     if fast:  # our other options, beside the defaults
-        for name, opts in (("ours loop adam", {"train.adam_impl": "loop"}),
-                           ("ours cl", {"train.channels_last": True}),
-                           ("ours bf16+cl", {"train.amp": "bf16", "train.channels_last": True})):
+        for name, opts in (("ours NCHW", {"train.channels_last": False}),
+                           ("ours loop adam, NCHW", {"train.adam_impl": "loop", "train.channels_last": False}),
+                           ("ours bf16", {"train.amp": "bf16"})):
             cands[name] = open_train_run(cfg_path, data, device, **like, **opts).step
     times = alternate(cands, device, rounds, min_total_s=min_total_s)
     b, rows = ours.cfg.train.batch_size, []

@@ -1,6 +1,7 @@
-"""The speed options a run keeps (``TrainConfig.kept_from``): a run with today's defaults (fused Adam, the
-spectrally normalised infogan encoder) resumes bit for bit, and a run created when ``adam_impl: auto`` meant the
-per-parameter loop on the CPU keeps it, even when resumed with a config that has today's defaults."""
+"""The speed options a run keeps (``TrainConfig.kept_from``): a run with today's defaults (fused Adam,
+channels_last, the spectrally normalised infogan encoder) resumes bit for bit, and a run created when
+``adam_impl: auto`` meant the per-parameter loop on the CPU (and NCHW was the default) keeps both, even when
+resumed with a config that has today's defaults."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def _same_weights(a, b) -> None:
 
 def test_the_defaults_are_the_fast_ones():
     tc = TrainConfig()
-    assert (tc.adam_impl, tc.channels_last) == ("fused", False)
+    assert (tc.adam_impl, tc.channels_last) == ("fused", True)
     kept = {name for name, f in TrainConfig.__dataclass_fields__.items() if f.metadata.get("kept_by_run")}
     assert kept == {"adam_impl", "channels_last"}
 
@@ -54,6 +55,7 @@ def test_a_run_with_the_defaults_resumes_bit_for_bit(tmp_path):
     _same_weights(tmp_path / "full", tmp_path / "split")
     run = open_run(cfg, None)
     assert all(opt.param_groups[0]["fused"] for opt in run.objective.optimizers.values())
+    assert run.model.encoder.body[2].weight.is_contiguous(memory_format=torch.channels_last)
 
 
 @pytest.mark.slow
@@ -61,12 +63,14 @@ def test_a_run_recorded_with_auto_keeps_the_loop_when_resumed_with_todays_defaul
     """The old meaning of ``auto`` on the CPU (the per-parameter loop) is kept: resumed with a config that says
     ``fused`` (today's default, e.g. a sweep file without the key), the run continues as its uninterrupted twin
     made with ``auto`` throughout, and its config.yaml still says ``auto``."""
-    old, today = _cfg(adam_impl="auto"), _cfg()
+    old, today = _cfg(adam_impl="auto", channels_last=False), _cfg()
     train(old, tmp_path / "full")
     train(old, tmp_path / "split", max_steps=5)
     run = open_run(today, tmp_path / "split")
     assert run.cfg.train.adam_impl == "auto" and run.objective.adam_impl == AdamImpl()  # the loop, not fused
-    assert yaml.safe_load((tmp_path / "split" / "config.yaml").read_text())["train"]["adam_impl"] == "auto"
+    assert run.model.encoder.body[2].weight.is_contiguous()  # NCHW, not channels_last
+    saved = yaml.safe_load((tmp_path / "split" / "config.yaml").read_text())["train"]
+    assert (saved["adam_impl"], saved["channels_last"]) == ("auto", False)
     train(today, tmp_path / "split")
     assert _losses(tmp_path / "full") == _losses(tmp_path / "split")
     _same_weights(tmp_path / "full", tmp_path / "split")
