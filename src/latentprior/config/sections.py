@@ -214,13 +214,13 @@ class TrainConfig:
     # torch.compile encoder, decoder, prior and discriminator (state_dict keys unchanged)
     compile: bool = field(default=False, metadata={"resume_may_change": True})
     # NHWC memory format for the conv nets and their batches. On by default since it measured faster on the CPU
-    # for every net (one thread: infogan 1.04x, conv4 1.2x, resnet 1.7x, unet 1.3x); runs created before record
-    # false and keep it.
+    # for every net (one thread: infogan 1.02-1.04x, conv4 1.1-1.2x, resnet 1.7x, unet 1.3x); runs created before
+    # record false and keep it.
     channels_last: bool = field(default=True, metadata={"resume_may_change": True, "kept_by_run": True})
     # Adam's implementation (objectives/optim.py). fused, the default: one in-place kernel per parameter, on the
-    # CPU as on CUDA (1.4x the CPU step of the paper's MNIST net, mostly from the allocations it saves). auto: the
-    # rule of runs created before fused was the default, which their config.yaml says and which keeps its meaning
-    # there: fused on CUDA, the per-parameter loop elsewhere. loop, foreach: torch's two others.
+    # CPU as on CUDA (with channels_last, the paper's MNIST step 1.25-1.3x faster on the CPU than the loop and
+    # NCHW). auto: the rule of runs created before fused was the default, which their config.yaml says and which
+    # keeps its meaning there: fused on CUDA, the per-parameter loop elsewhere. loop, foreach: torch's two others.
     adam_impl: Literal["auto", "loop", "foreach", "fused"] = field(
         default="fused", metadata={"resume_may_change": True, "kept_by_run": True})
     # Capture each step (every update: forward, backward, optimizer) as a CUDA graph and replay it; auto = on for

@@ -10,14 +10,16 @@ loss), while each is exact against itself, interrupted and resumed or not (docs/
 
 Defaults, measured on the CPU with one thread (benchmarks/vs_pythae.py, benchmarks/throughput.py):
 
-* ``adam_impl: fused``: one in-place kernel per parameter. The per-parameter loop allocates temporaries the
-  size of each weight at every step (the paper net's two 6.4M-element layers: page faults as much as
-  arithmetic), and the fused step is about 1.4x faster on the paper's MNIST net. A run created before fused was
-  the default says ``auto`` in its config, which keeps its meaning there: fused on CUDA, the loop elsewhere.
+* ``adam_impl: fused``: one in-place kernel per parameter, where the per-parameter loop makes several
+  weight-sized temporaries per step (for the paper net's two 6.4M-element layers, fresh 25 MB buffers each
+  time). With channels_last it makes the paper's MNIST step 1.25-1.3x faster than the loop and NCHW
+  (benchmarks/throughput.py, variant ``loopadam+nchw``). A run created before fused was the default says
+  ``auto`` in its config, which keeps its meaning there: fused on CUDA, the loop elsewhere.
   Such a run keeps ``auto`` when resumed, as every run keeps its ``adam_impl`` and ``channels_last``
   (``TrainConfig.kept_from``, applied by training/run.py's ``open_run``).
 * ``channels_last: true``: NHWC convolutions (oneDNN's preferred layout) made every net's CPU step faster:
-  infogan 1.04x, conv4 1.2x, resnet 1.7x, unet 1.3x. Runs created before record ``false`` and keep it.
+  infogan 1.02-1.04x, conv4 1.1x at width 1 and 1.2x at the CPU presets' 0.125, resnet 1.7x, unet 1.3x. Runs
+  created before record ``false`` and keep it.
 * ``compile: false``: 8e-6 apart from eager on the first 3 losses of the CPU preset, but about 2 minutes of
   compilation on 2 busy cores.
 
