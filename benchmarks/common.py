@@ -27,7 +27,8 @@ __all__ = ["ROOT", "DATA_DIR", "sync", "matmul_probe", "count_flops", "alternate
            "open_train_run", "machine_lines", "format_table", "setup_device"]
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = ROOT.parent / "shared" / "data"
+# the datasets: $LATENTPRIOR_DATA_DIR (the library's own variable), else ../shared/data beside the repository
+DATA_DIR = Path(os.environ.get("LATENTPRIOR_DATA_DIR") or ROOT.parent / "shared" / "data")
 
 
 def setup_device(name: str, threads: int | None) -> torch.device:

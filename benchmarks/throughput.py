@@ -6,9 +6,10 @@
     python benchmarks/throughput.py --gpu-only           # only the GPU table (CUDA)
 
 Each training row is one step of the loop (all updates of the objective) for a config, per variant of the
-speed options (``cl`` channels_last, ``bf16``/``fp16`` autocast, ``compile``), the variants of a row timed
-in alternation. FLOPs are counted by ``torch.utils.flop_counter`` over one full step (matmuls and
-convolutions, forward and backward) of an uncompiled twin. The twin has no R1 penalty (the AAE preset's
+speed options (``fp32`` the defaults, fused Adam and channels_last; ``nchw`` and ``loopadam`` without one of
+them; ``bf16``/``fp16`` autocast, ``compile``), the variants of a row timed in alternation. FLOPs are counted
+by ``torch.utils.flop_counter`` over one full step (matmuls and convolutions, forward and backward) of an
+uncompiled twin. The twin has no R1 penalty (the AAE preset's
 ``torch.autograd.grad`` cannot run under the counter's module hooks), so AAE rows' FLOPs and utilisation are
 lower bounds: by 0.6% on cpu_mnist_aae, counted once without the hooks (the penalty's double backward runs
 through the small latent-space discriminator only). Utilisation is achieved FLOP/s over the FLOP/s of a large
@@ -64,10 +65,11 @@ ROWS: dict[str, tuple[str, str, dict]] = {
     "mnist_flow_prior_phase": ("mnist", "configs/mnist_vae_flow.yaml", {"train.epochs": 0}),
 }
 QUICK = ["mnist_flow", "cpu_mnist_flow", "cpu_mnist_normal"]
-VARIANT_KEYS = {"fp32": {}, "cl": {"train.channels_last": True}, "bf16": {"train.amp": "bf16"},
-                "fp16": {"train.amp": "fp16"}, "compile": {"train.compile": True},
+# fp32: the defaults (fused Adam, channels_last); nchw and loopadam turn one of them off (the CPU defaults before)
+VARIANT_KEYS = {"fp32": {}, "cl": {"train.channels_last": True}, "nchw": {"train.channels_last": False},
+                "bf16": {"train.amp": "bf16"}, "fp16": {"train.amp": "fp16"}, "compile": {"train.compile": True},
                 "eager": {"train.cuda_graphs": "off"}, "graphs": {"train.cuda_graphs": "on"},
-                "fusedadam": {"train.adam_impl": "fused"}}
+                "fusedadam": {"train.adam_impl": "fused"}, "loopadam": {"train.adam_impl": "loop"}}
 # The GPU table: the paper's MNIST model with each net, and its prior-only step; eager, captured, captured + bf16.
 GPU_ROWS = ["mnist_flow", "mnist_flow_conv4", "mnist_flow_prior_phase"]
 GPU_VARIANTS = ["eager", "graphs", "graphs+bf16"]

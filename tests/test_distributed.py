@@ -55,13 +55,19 @@ CASES = {
 }
 
 
-def _cfg(name: str, sync_bn: bool = True):
+def _cfg(name: str, sync_bn: bool = True, **train):
     sections, train_kw = CASES[name]
     return config_from_dict({
         "data": {"name": "digits"}, "net": {"width": 0.0625}, "model": {"latent_dim": 8}, **sections,
         "train": {"batch_size": 100, "log_every": 1, "checkpoint_every": 1000, "progress": False, "threads": 1,
-                  "sync_bn": sync_bn, **train_kw},
+                  "sync_bn": sync_bn, **train_kw, **train},
     })
+
+
+# The float32 trajectories of one and two processes are compared in NCHW: channels_last's convolution kernels sum
+# a weight gradient in another order per shard size, and Adam amplifies that past the weights' 1e-5 tolerance in
+# near-zero elements. The float64 gradient test keeps the default layout (channels_last).
+TRAJECTORY = {"channels_last": False}
 
 
 class _GlobalNoise:
@@ -135,7 +141,7 @@ def _worker(rank: int, port: int, out: str) -> None:
         _GlobalNoise(rank, WORLD).install(setattr)
         for name, sync in [(name, True) for name in CASES] + [("vae_flow", False)]:
             tag = name + ("" if sync else "_local_bn")
-            summary = train(_cfg(name, sync), Path(out) / tag)
+            summary = train(_cfg(name, sync, **TRAJECTORY), Path(out) / tag)
             torch.save({"state": runs[-1].model.state_dict(), "summary": summary}, Path(out) / f"{tag}.rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -176,7 +182,7 @@ def test_gradients_equal_the_global_batch_gradient_float64(ddp_runs, monkeypatch
 def test_two_processes_train_like_one_process_with_the_same_global_batch(ddp_runs, tmp_path, monkeypatch):
     _GlobalNoise(0, 1).install(monkeypatch.setattr)
     for name in CASES:
-        ref = train(_cfg(name), tmp_path / name)
+        ref = train(_cfg(name, **TRAJECTORY), tmp_path / name)
         assert ref["world_size"] == 1
         a, b = _losses(tmp_path / name), _losses(ddp_runs / name)
         assert len(a) == len(b) == ref["step"] >= 4

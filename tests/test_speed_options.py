@@ -18,8 +18,9 @@ import torch
 
 from latentprior.config import ConfigError, config_from_dict
 from latentprior.data import load_dataset
+from latentprior.objectives import AdamImpl
 from latentprior.training.cuda_graphs import WARMUP, GraphedStep
-from latentprior.training.performance import adam_options, use_cuda_graphs
+from latentprior.training.performance import adam_impl, use_cuda_graphs
 from latentprior.training.run import open_run
 
 CUDA = torch.device("cuda")
@@ -58,11 +59,13 @@ def test_cuda_graphs_auto_is_off_on_the_cpu_and_on_refuses_with_one_line():
 
 
 def test_adam_flags_follow_the_config_and_the_device():
-    off = {"foreach": False, "fused": False, "capturable": False}
-    assert adam_options(_cfg().train, CPU, False) == off  # the exact CPU default: the per-parameter loop
-    assert adam_options(_cfg().train, CUDA, True) == {**off, "fused": True, "capturable": True}
-    assert adam_options(_cfg(adam_impl="foreach").train, CPU, False) == {**off, "foreach": True}
-    assert adam_options(_cfg(adam_impl="fused").train, CPU, False) == {**off, "fused": True}
+    assert adam_impl(_cfg().train, CPU, False) == AdamImpl(fused=True)  # the default: fused, CPU and CUDA
+    assert adam_impl(_cfg().train, CUDA, True) == AdamImpl(fused=True, capturable=True)
+    # auto keeps the meaning it had when runs recorded it: the per-parameter loop on the CPU, fused on CUDA
+    assert adam_impl(_cfg(adam_impl="auto").train, CPU, False) == AdamImpl()
+    assert adam_impl(_cfg(adam_impl="auto").train, CUDA, False) == AdamImpl(fused=True)
+    assert adam_impl(_cfg(adam_impl="foreach").train, CPU, False) == AdamImpl(foreach=True)
+    assert adam_impl(_cfg(adam_impl="loop").train, CPU, False) == AdamImpl()
 
 
 def _losses_and_params(run, steps):
@@ -105,7 +108,7 @@ def test_resumed_optimizer_takes_this_process_flags(digits):
     saver = open_run(_cfg(adam_impl="fused"), None, data=digits)
     saver.step()
     state = saver.objective.state_dict()
-    loader = open_run(_cfg(), None, data=digits)
+    loader = open_run(_cfg(adam_impl="loop"), None, data=digits)
     loader.objective.load_state_dict(state)
     for opt in loader.objective.optimizers.values():
         for pg in opt.param_groups:
@@ -118,7 +121,7 @@ def test_resumed_optimizer_takes_this_process_flags(digits):
 def test_captured_step_matches_eager_on_cuda(digits, kind):
     # Eager with the same Adam flags as the captured run (fused, capturable), so only capture differs.
     eager = open_run(_cfg(kind, device="cuda", cuda_graphs="off", adam_impl="fused"), None, data=digits)
-    eager.objective.use_adam(fused=True, foreach=False, capturable=True)
+    eager.objective.configure(AdamImpl(fused=True, capturable=True), eager.objective.step_options)
     captured = open_run(_cfg(kind, device="cuda", cuda_graphs="on"), None, data=digits)
     assert captured.graphed is not None
     torch.manual_seed(5)

@@ -22,7 +22,7 @@ def _run(cfg):
     cfg = cfg.replace(**{"train.device": "cpu", "train.progress": False, "train.batch_size": 4})
     images = torch.randint(0, 256, (8, *((3, 64, 64) if cfg.data.name == "celeba" else (1, 28, 28))),
                            dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    return open_run(cfg, None, data=ImageDataset(images))  # as training builds it: optimizers via use_adam
+    return open_run(cfg, None, data=ImageDataset(images))  # as training builds it: optimizers via configure
 
 
 def _layers(disc: nn.Module) -> list[nn.Module]:

@@ -36,8 +36,9 @@ def _cfg(**train_keys):
         "data": {"name": "digits"}, "net": {"arch": "infogan", "width": 0.0625},
         "prior": {"kind": "realnvp", "layers": 2, "hidden": 16}, "model": {"latent_dim": 4},
         "objective": {"kind": "vae", "beta": 0.0, "lr": 1e-3},
+        # one thread: the twin trained in this process and the one resumed by the command sum alike
         "train": {"epochs": 1, "prior_epochs": 0.5, "batch_size": 100, "log_every": 1, "checkpoint_every": 5,
-                  "progress": False, **train_keys}})
+                  "progress": False, "threads": 1, **train_keys}})
 
 
 def _losses(run_dir):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from latentprior.nets.conv import ConvDecoder, ConvEncoder
 from latentprior.nets.infogan import InfoGANDecoder, InfoGANEncoder
 from latentprior.nets.resnet import ResNetDecoder, ResNetEncoder
+from latentprior.nets.spectral_norm import spectral_norm
 from latentprior.nets.unet import UNetDecoder, UNetEncoder
 
 __all__ = ["ARCHS", "Arch", "build_encoder", "build_decoder", "apply_spectral_norm", "set_bn_momentum"]
@@ -44,11 +44,13 @@ def _arch(name: str) -> Arch:
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
-    """Spectrally normalise the weight of every Conv2d and Linear in ``module`` (in place; one power iteration
-    per training forward, as Miyato et al.). Parameter counts are unchanged: u and v are buffers."""
+    """Spectrally normalise every Conv2d and Linear in ``module``, in place and in module order, with
+    :func:`latentprior.nets.spectral_norm.spectral_norm` (one power iteration per training forward, as Miyato
+    et al.): the output is divided by σ, and u, v are drawn as torch's parametrization would draw them.
+    Parameter counts are unchanged: u and v are buffers."""
     for m in list(module.modules()):
-        if isinstance(m, nn.Conv2d | nn.Linear):
-            _spectral_norm(m)
+        if type(m) in (nn.Conv2d, nn.Linear):
+            spectral_norm(m)
     return module
 
 

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from latentprior.config import ObjectiveConfig
 from latentprior.models.autoencoder import LatentAutoencoder
+from latentprior.objectives.optim import AdamImpl, build_optimizer, keep_impl
 
 __all__ = ["Update", "Objective", "Phase", "StepOptions", "run_updates"]
 
@@ -70,37 +71,54 @@ class Objective:
     ``betas[group]``.
 
     Subclasses implement :meth:`updates`; ``groups`` maps each update's name to its parameters, in update
-    order. The prior-only phase (the paper's extra epochs on a frozen encoder) yields no autoencoder update.
+    order, and a subclass with a group of its own declares it with :meth:`add_group`. The prior-only phase (the
+    paper's extra epochs on a frozen encoder) yields no autoencoder update.
+
+    ``adam_impl`` and ``step_options`` say how the updates are executed: constructed, an objective runs the
+    per-parameter Adam loop in plain fp32 in one process; :func:`~latentprior.objectives.build_objective` then
+    :meth:`configure`-s it with the run's choice (training/performance.py).
     """
+
+    # Why a replayed CUDA graph of the step would compute something else (host-side state that changes per
+    # step), or None; training/performance.py's use_cuda_graphs refuses capture when set. Read from the config
+    # alone: the run decides on capture, and so on Adam's flags, before it builds the objective.
+    @classmethod
+    def graph_blocker(cls, cfg: ObjectiveConfig) -> str | None:
+        return None
 
     def __init__(self, model: LatentAutoencoder, cfg: ObjectiveConfig) -> None:
         self.model = model
         self.cfg = cfg
-        lrs = {"autoencoder": cfg.lr, "prior": cfg.prior_lr or cfg.lr, "discriminator": cfg.disc_lr or cfg.lr}
-        self.groups: dict[str, list[nn.Parameter]] = {
-            "autoencoder": model.autoencoder_parameters(),
-            "prior": model.prior_parameters(),
-            "discriminator": model.discriminator_parameters(),
-        }
-        self.base_lr = {k: lrs[k] for k, p in self.groups.items() if p}
-        # Adam's betas per group: a discriminator may be trained with its own (objective.disc_adam_beta1/2)
-        betas = (cfg.adam_beta1, cfg.adam_beta2)
-        self.betas: dict[str, tuple[float, float]] = {"autoencoder": betas, "prior": betas,
-                                                      "discriminator": cfg.disc_betas}
+        self.adam_impl = AdamImpl()
+        self.step_options = StepOptions()
+        self.groups: dict[str, list[nn.Parameter]] = {}
+        self.base_lr: dict[str, float] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
-        self.use_adam()
-        self.step_options = StepOptions()  # set by open_run (training/run.py); the default: plain fp32, one process
-        # Why a replayed CUDA graph of the step would compute something else (host-side state that changes per
-        # step), or None; training/performance.py's use_cuda_graphs refuses capture when set.
-        self.graph_blocker: str | None = None
+        self._betas: dict[str, tuple[float, float]] = {}
+        betas = (cfg.adam_beta1, cfg.adam_beta2)
+        # a discriminator may be trained with its own betas (objective.disc_adam_beta1/2)
+        for name, params, lr, group_betas in (
+                ("autoencoder", model.autoencoder_parameters(), cfg.lr, betas),
+                ("prior", model.prior_parameters(), cfg.prior_lr or cfg.lr, betas),
+                ("discriminator", model.discriminator_parameters(), cfg.disc_lr or cfg.lr, cfg.disc_betas)):
+            self.add_group(name, params, lr, group_betas)
 
-    def use_adam(self, **impl: bool) -> None:
-        """(Re)build every group's Adam with implementation flags ``impl`` (``foreach``, ``fused``, ``capturable``;
-        training/performance.py picks them). They change how the update is computed, never what it is. Call it
-        before the first step: the optimizers' state (moments, step counts) is not carried over."""
-        self.adam_impl = dict(impl)
-        self.optimizers = {k: torch.optim.Adam(self.groups[k], lr=lr, betas=self.betas[k], **impl)
-                           for k, lr in self.base_lr.items()}
+    def add_group(self, name: str, params: list[nn.Parameter], lr: float, betas: tuple[float, float]) -> None:
+        """Declare the parameter group ``name``, stepped by its own Adam at ``lr`` (the base of
+        :meth:`set_lr_scale`) with ``betas``, built by :func:`~latentprior.objectives.optim.build_optimizer`.
+        An empty group is recorded in ``groups`` but gets no optimizer (:meth:`has` is then False)."""
+        self.groups[name] = params
+        if params:
+            self.base_lr[name], self._betas[name] = lr, betas
+            self.optimizers[name] = build_optimizer(params, lr, betas, self.adam_impl)
+
+    def configure(self, adam_impl: AdamImpl, step_options: StepOptions) -> None:
+        """Execute the updates with Adam's implementation ``adam_impl`` and ``step_options`` (precision, gradient
+        scaling, gradient averaging): how they are computed, never what they are. Rebuilds every group's Adam,
+        so call it before the first step: optimizer state (moments, step counts) is not carried over."""
+        self.adam_impl, self.step_options = adam_impl, step_options
+        self.optimizers = {k: build_optimizer(self.groups[k], self.base_lr[k], self._betas[k], adam_impl)
+                           for k in self.optimizers}
 
     def update(self, group: str, loss: Tensor, **metrics: Tensor) -> Update:
         return Update(group, loss, self.groups[group], self.optimizers[group],
@@ -124,7 +142,7 @@ class Objective:
             raise KeyError(f"checkpoint has no optimizer state for update group(s) {missing}")
         for k, opt in self.optimizers.items():
             opt.load_state_dict(state[k])
-            _keep_impl(opt, self.adam_impl)
+            keep_impl(opt, self.adam_impl)
 
     def updates(self, x: Tensor, phase: Phase = "joint") -> Iterator[Update]:
         """Yield this step's updates in order. x: (B, C, H, W) in [0, 1]."""
@@ -165,15 +183,3 @@ def _autocast(opts: StepOptions) -> contextlib.AbstractContextManager:
     if opts.autocast is None:
         return contextlib.nullcontext()
     return torch.autocast(opts.device_type, dtype=opts.autocast, cache_enabled=opts.autocast_cache)
-
-
-def _keep_impl(opt: torch.optim.Optimizer, impl: dict[str, bool]) -> None:
-    """Implementation flags are this process's choice, not the checkpoint's: a loaded state carries the saving
-    process's flags (and its step counts on the host unless that one was fused or capturable)."""
-    for pg in opt.param_groups:
-        pg.update(impl)
-        on_device = bool(pg.get("fused") or pg.get("capturable"))  # these keep the step count beside the parameter
-        for p in pg["params"]:
-            st = opt.state.get(p, {})
-            if "step" in st:
-                st["step"] = st["step"].to(device=p.device if on_device else "cpu", dtype=torch.float32)

@@ -69,8 +69,12 @@ class ConditionalBilevel(Objective):
     def __init__(self, model, cfg) -> None:
         super().__init__(model, cfg)
         self.joint_steps = 0
+
+    @classmethod
+    def graph_blocker(cls, cfg) -> str | None:
         if cfg.beta > 0 and cfg.kl_anneal_end > 0:  # a replay would keep the captured step's w(t) for ever
-            self.graph_blocker = "the cvae's KL weight w(t) is annealed on the host (objective.kl_anneal_end > 0)"
+            return "the cvae's KL weight w(t) is annealed on the host (objective.kl_anneal_end > 0)"
+        return None
 
     def state_dict(self) -> dict[str, dict]:
         return super().state_dict() | {"kl_schedule": {"joint_steps": self.joint_steps}}

@@ -21,9 +21,10 @@ __all__ = ["check_sample_counts", "changed_runs", "changed_runs_message", "confi
 
 # Config keys that say how a run is executed or logged, not what it computes: changing them never makes a run
 # "changed" (the budget, train.epochs and train.prior_epochs, does: a finished run's results are for its old budget).
+# train.adam_impl and train.channels_last: a run keeps its own when resumed (TrainConfig.kept_from).
 NOT_COMPARED = frozenset({"data.dir", "data.download", "data.verify", "train.progress", "train.threads",
                           "train.device", "train.log_every", "train.checkpoint_every", "train.samples_every",
-                          "train.images_every", "train.compile", "train.channels_last"})
+                          "train.images_every", "train.compile", "train.channels_last", "train.adam_impl"})
 
 
 class ChangedRunsError(ConfigError):

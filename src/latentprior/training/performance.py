@@ -2,16 +2,30 @@
 implementation, CUDA graphs.
 
 None of them changes the algorithm. ``train.amp`` changes the arithmetic of the forward passes
-(tests/test_performance.py bounds the first steps' losses against fp32); ``train.compile`` and
-``train.channels_last`` change only how kernels are chosen and laid out.
+(tests/test_performance.py bounds the first steps' losses against fp32); ``train.compile``,
+``train.channels_last`` and ``train.adam_impl`` change only how kernels are chosen and laid out, and so the
+rounding: two runs that differ in them drift apart (Adam amplifies last-bit differences in near-zero gradient
+elements: 200 steps of configs/cpu/mnist_vae_flow.yaml put fused Adam 6e-3 and channels_last 8e-3 apart in the
+loss), while each is exact against itself, interrupted and resumed or not (docs/reproducibility.md).
 
-CPU defaults, measured (benchmarks/vs_pythae.py, and 200-step runs of configs/cpu/mnist_vae_flow.yaml against a
-recording made before these options existed): the options that sum in another order drift far past 1e-5 relative
-within 200 steps, because Adam amplifies last-bit differences in near-zero gradient elements (largest loss
-difference by step 200: fused Adam 6e-3, channels_last 8e-3; torch.compile, 8e-6 on the first 3 losses, also
-costs about 2 minutes of compilation on 2 busy cores). So the CPU defaults stay the exact ones (per-parameter Adam
-loop, NCHW, eager) and the others are opt-in. On CUDA, ``auto`` means fused Adam and a captured step
-(training/cuda_graphs.py); neither has been timed by this project yet (benchmarks/throughput.py's GPU table).
+Defaults, measured on the CPU with one thread (benchmarks/vs_pythae.py, benchmarks/throughput.py):
+
+* ``adam_impl: fused``: one in-place kernel per parameter, where the per-parameter loop makes several
+  weight-sized temporaries per step (for the paper net's two 6.4M-element layers, fresh 25 MB buffers each
+  time). With channels_last it makes the paper's MNIST step 1.25-1.3x faster than the loop and NCHW
+  (benchmarks/throughput.py, variant ``loopadam+nchw``). A run created before fused was the default says
+  ``auto`` in its config, which keeps its meaning there: fused on CUDA, the loop elsewhere.
+  Such a run keeps ``auto`` when resumed, as every run keeps its ``adam_impl`` and ``channels_last``
+  (``TrainConfig.kept_from``, applied by training/run.py's ``open_run``).
+* ``channels_last: true``: NHWC convolutions (oneDNN's preferred layout) made every net's CPU step faster:
+  infogan 1.02-1.04x, conv4 1.1x at width 1 and 1.2x at the CPU presets' 0.125, resnet 1.7x, unet 1.3x. Runs
+  created before record ``false`` and keep it.
+* ``compile: false``: 8e-6 apart from eager on the first 3 losses of the CPU preset, but about 2 minutes of
+  compilation on 2 busy cores.
+
+The same defaults hold on CUDA, where ``cuda_graphs: auto`` also captures the whole step as a CUDA graph and
+replays it (training/cuda_graphs.py); none of them has been timed on a GPU by this project yet
+(benchmarks/throughput.py's GPU table does).
 """
 
 from __future__ import annotations
@@ -23,10 +37,10 @@ from torch import Tensor, nn
 
 from latentprior.config import ConfigError, TrainConfig
 from latentprior.models.autoencoder import LatentAutoencoder
-from latentprior.objectives.base import StepOptions
+from latentprior.objectives import AdamImpl, StepOptions
 
 __all__ = ["AMP_DTYPES", "step_options", "prepare_model", "prepare_batch", "compile_model", "use_cuda_graphs",
-           "adam_options"]
+           "adam_impl"]
 
 AMP_DTYPES: dict[str, torch.dtype | None] = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -56,16 +70,13 @@ def use_cuda_graphs(tc: TrainConfig, device: torch.device, multi_process: bool,
     return tc.cuda_graphs != "off" and not blockers
 
 
-def adam_options(tc: TrainConfig, device: torch.device, graphs: bool) -> dict[str, bool]:
-    """Adam's implementation flags for ``train.adam_impl`` (see the module docstring for the CPU default).
-
-    Always explicit, so that a checkpoint's flags never carry over from the process that saved it.
-    """
+def adam_impl(tc: TrainConfig, device: torch.device, graphs: bool) -> AdamImpl:
+    """Adam's implementation for ``train.adam_impl`` on ``device`` (see the module docstring for the default);
+    ``graphs``: the step will be captured, which needs step counts on the device (``capturable``)."""
     impl = tc.adam_impl
-    if impl == "auto":
+    if impl == "auto":  # the meaning it had when runs made before fused was the default recorded it
         impl = "fused" if device.type == "cuda" else "loop"
-    # capturable: step counts and bias corrections on the device, which graph capture requires
-    return {"foreach": impl == "foreach", "fused": impl == "fused", "capturable": graphs}
+    return AdamImpl(foreach=impl == "foreach", fused=impl == "fused", capturable=graphs)
 
 
 def compile_model(model: LatentAutoencoder) -> None:

@@ -15,6 +15,7 @@ training/performance.py; a captured step is replayed by training/cuda_graphs.py.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from latentprior.data import load_dataset
 from latentprior.data.dataset import ImageDataset
 from latentprior.models import LatentAutoencoder, build_model
 from latentprior.models.load import load_state_into
-from latentprior.objectives import Objective, Phase, build_objective, run_updates
+from latentprior.objectives import Objective, Phase, build_objective, objective_class, run_updates
 from latentprior.rundir import RunDir, write_run_config
 from latentprior.rundir.checkpoints import (
     CheckpointError,
@@ -43,7 +44,7 @@ from latentprior.training import distributed
 from latentprior.training.cuda_graphs import GraphedStep
 from latentprior.training.device import resolve_device
 from latentprior.training.performance import (
-    adam_options,
+    adam_impl,
     prepare_batch,
     prepare_model,
     step_options,
@@ -184,18 +185,25 @@ def open_run(cfg: Config, run_dir: str | Path | None, *, data: ImageDataset | No
 
     ``run_dir`` None: a run that neither resumes nor writes (benchmarks, tests). ``data``: the training images
     to use instead of loading ``cfg.data`` (e.g. random images of the same shape, for speed measurements).
+    A resumed run keeps the speed options it was created with that change the rounding (``TrainConfig.kept_from``:
+    Adam's implementation, the memory format), so it continues exactly; its config.yaml then says so.
     """
-    tc, ctx = cfg.train, distributed.current()  # one process, unless torchrun started this one
+    ctx = distributed.current()  # one process, unless torchrun started this one
     run_dir = None if run_dir is None else Path(run_dir)
     if run_dir is not None and ctx.is_main:
         with writing(run_dir):
             run_dir.mkdir(parents=True, exist_ok=True)
         clean_partial_files(run_dir)  # the caller holds the run's lock (train()): no live writer owns them
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
-    device = resolve_device(tc.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    device = resolve_device(cfg.train.device)
     if ctx.enabled and device.type == "cuda" and device.index is None:
         device = torch.device("cuda", ctx.local_rank)
+    ckpt = None
+    if run_dir is not None and latest_checkpoint(run_dir) is not None:
+        ckpt = load_checkpoint(run_dir, map_location=device, resumable=True)
+        cfg = dataclasses.replace(cfg, train=cfg.train.kept_from(ckpt["config"].train))
+    tc = cfg.train
     if tc.batch_size % ctx.world_size:
         raise ConfigError(f"train.batch_size {tc.batch_size} (the global batch) must be divisible by the "
                           f"{ctx.world_size} processes")
@@ -208,16 +216,14 @@ def open_run(cfg: Config, run_dir: str | Path | None, *, data: ImageDataset | No
         if tc.sync_bn:
             model = distributed.convert_global_batchnorm(model)
         distributed.broadcast_state(model)  # identical replicas from the start, whatever the init did
-    objective = build_objective(cfg, model)
-    graphs = use_cuda_graphs(tc, device, ctx.enabled, objective.graph_blocker)
-    objective.use_adam(**adam_options(tc, device, graphs))
-    objective.step_options = step_options(tc, device, distributed.all_reduce_gradients if ctx.enabled else None,
-                                          graphs=graphs)
+    graphs = use_cuda_graphs(tc, device, ctx.enabled, objective_class(cfg).graph_blocker(cfg.objective))
+    objective = build_objective(cfg, model, adam_impl=adam_impl(tc, device, graphs), step_options=step_options(
+        tc, device, distributed.all_reduce_gradients if ctx.enabled else None, graphs=graphs))
     sampler = EpochSampler(len(data), tc.batch_size, tc.seed, device=device)
     run = Run(cfg, run_dir, ctx, device, data, model, objective, sampler, RunBudget(cfg, sampler.steps_per_epoch),
               graphed=GraphedStep(objective) if graphs else None)
-    if run_dir is not None and latest_checkpoint(run_dir) is not None:
-        run.restore(load_checkpoint(run_dir, map_location=device, resumable=True))
+    if ckpt is not None:
+        run.restore(ckpt)
     elif ctx.enabled:
         torch.manual_seed(distributed.rank_seed(tc.seed, ctx.rank))  # the shards draw independent noise
     prepare_model(model, tc)
