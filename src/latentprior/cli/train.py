@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from latentprior.cli.options import add_data_options, data_overrides, positive_float, positive_int
+from latentprior.cli.options import (
+    add_data_options,
+    add_weights_options,
+    data_overrides,
+    positive_float,
+    positive_int,
+)
 from latentprior.errors import UsageError
 
 __all__ = ["register"]
@@ -18,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value (repeatable)")
     add_data_options(p, fetch=True)
+    add_weights_options(p)
     p.add_argument("--max-steps", type=positive_int, help="stop at this global step (continue with resume)")
     p.add_argument("--seed", type=int, help="train.seed")
     p.set_defaults(run=_train, distributed=True)
@@ -26,12 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", type=Path, help="a run folder (its latest checkpoint is used)")
     p.add_argument("--max-steps", type=positive_int, help="stop at this global step")
     add_data_options(p)
+    add_weights_options(p)
     p.set_defaults(run=_resume, distributed=True)
 
     p = sub.add_parser("train-prior", help="train the prior alone for more epochs on a run's frozen encoder")
     p.add_argument("run_dir", type=Path, help="a run folder (its latest checkpoint is used)")
     p.add_argument("--epochs", type=positive_float, required=True, help="prior-only epochs to add")
     add_data_options(p)
+    add_weights_options(p)
     p.set_defaults(run=_train_prior, distributed=True)
 
 

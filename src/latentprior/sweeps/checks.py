@@ -23,7 +23,7 @@ __all__ = ["check_sample_counts", "changed_runs", "changed_runs_message", "confi
 # "changed" (the budget, train.epochs and train.prior_epochs, does: a finished run's results are for its old budget).
 NOT_COMPARED = frozenset({"data.dir", "data.download", "data.verify", "train.progress", "train.threads",
                           "train.device", "train.log_every", "train.checkpoint_every", "train.samples_every",
-                          "train.images_every", "train.compile", "train.channels_last"})
+                          "train.images_every", "train.compile", "train.channels_last", "train.loggers"})
 
 
 class ChangedRunsError(ConfigError):

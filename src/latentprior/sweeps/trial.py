@@ -23,6 +23,7 @@ from latentprior.sweeps.grid import SweepSpec, Trial
 __all__ = ["run_trial", "make_payload", "read_eval", "TrialFn"]
 
 TrialFn = Callable[[dict[str, Any]], dict[str, Any]]
+ENV = ("LATENTPRIOR_DATA_DIR", "LATENTPRIOR_WEIGHTS_DIR", "LATENTPRIOR_CACHE_DIR")
 
 
 def make_payload(trial: Trial, spec: SweepSpec, out: SweepDir) -> dict[str, Any]:
@@ -37,6 +38,8 @@ def make_payload(trial: Trial, spec: SweepSpec, out: SweepDir) -> dict[str, Any]
         "config": config_to_dict(trial.cfg),
         "eval": {**dataclasses.asdict(ev), "metrics": missing},
         "threads": spec.resources.threads,
+        # where the data, trunk weights and caches are: a worker on another machine gets the driver's settings
+        "env": {k: os.environ[k] for k in ENV if os.environ.get(k)},
     }
 
 
@@ -74,6 +77,7 @@ def run_trial(payload: dict[str, Any], *, train_fn: Callable | None = None,
 
     train_fn = train_fn or _default_train
     evaluate_fn = evaluate_fn or _default_evaluate
+    os.environ.update(payload.get("env") or {})
     threads = int(payload.get("threads") or 0)
     if threads > 0:
         torch.set_num_threads(threads)
