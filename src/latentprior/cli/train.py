@@ -80,12 +80,15 @@ def _train(args: argparse.Namespace) -> dict:
         return train(cfg, args.out, max_steps=args.max_steps)
 
 
-def _resume(args: argparse.Namespace) -> dict:
+def _resume(args: argparse.Namespace) -> dict | str:
     from latentprior.training import train
 
     cfg = _run_config(args.run_dir, args)  # first: a folder without a run gets no lock file
     with _writer_lock(args.run_dir):
-        return train(cfg, args.run_dir, max_steps=args.max_steps)
+        summary = train(cfg, args.run_dir, max_steps=args.max_steps)
+    if summary.get("nothing_to_do"):  # not an error: one line, exit 0, the run left as it was
+        return f"{args.run_dir}: {summary['nothing_to_do']}; nothing to do, nothing changed"
+    return summary
 
 
 def _train_prior(args: argparse.Namespace) -> dict:

@@ -61,8 +61,13 @@ def _default_evaluate(run_dir, eval_cfg, **kwargs):
     return evaluate_run(run_dir, eval_cfg, **kwargs)
 
 
-def _rounded(v: Any) -> float | None:
-    return round(float(v), 2) if isinstance(v, int | float) else None
+def _train_total(summary: dict[str, Any], t_train: float) -> float | None:
+    """The run's training over every attempt: the loop's seconds in earlier attempts (the checkpoint's total less
+    this session's loop) plus this whole attempt's ``train_s``, so it is never below ``train_s``."""
+    total, this_loop = summary.get("train_s_total"), summary.get("wall_s")
+    if not isinstance(total, int | float) or not isinstance(this_loop, int | float):
+        return None
+    return round(max(0.0, float(total) - float(this_loop)) + t_train, 2)
 
 
 def run_trial(payload: dict[str, Any], *, train_fn: Callable | None = None,
@@ -99,7 +104,7 @@ def run_trial(payload: dict[str, Any], *, train_fn: Callable | None = None,
         "steps": summary.get("step"),
         "steps_this_session": summary.get("steps_this_session"),
         "train_s": round(t_train, 2),  # this attempt: opening the run, its data and the steps it took
-        "train_total_s": _rounded(summary.get("train_s_total")),  # the run's steps over every attempt
+        "train_total_s": _train_total(summary, t_train),
         "wall_s": round(time.perf_counter() - t0, 2),
         "host": socket.gethostname(),
         "pid": os.getpid(),
