@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from latentprior.config import Config
 from latentprior.data.load import SIZES
+from latentprior.progress_bar import progress_bar
 from latentprior.rundir import RunDir, run_lock
 from latentprior.rundir.checkpoints import check_resumable, latest_checkpoint, load_checkpoint
 from latentprior.sampling.grid import save_image_grid
@@ -82,8 +82,8 @@ def _train(cfg: Config, run_dir: str | Path, max_steps: int | None) -> dict[str,
         return seconds_before + time.perf_counter() - t_start
 
     check_every = 1 if run.device.type == "cpu" else tc.log_every  # a GPU would sync for every check
-    bar = tqdm(total=end, initial=start, desc=f"train {run.run_dir.name}", dynamic_ncols=True,
-               disable=not (tc.progress and run.ctx.is_main))
+    bar = progress_bar(total=end, initial=start, desc=f"train {run.run_dir.name}", dynamic_ncols=True,
+                       disable=not (tc.progress and run.ctx.is_main))
     try:
         while run.steps_done < end:
             phase = run.phase
@@ -127,7 +127,7 @@ def _check_weights(run: Run, step: int, phase: str) -> None:
             f"check the data, then `latentprior resume`")
 
 
-def _log(run: Run, window: MetricWindow, logger: MetricLogger | None, bar: tqdm, phase: str) -> dict[str, Any]:
+def _log(run: Run, window: MetricWindow, logger: MetricLogger | None, bar, phase: str) -> dict[str, Any]:
     """The window's means (the loop's one host sync), logged by rank 0 and shown on the progress bar."""
     step = run.steps_done
     means, images_per_s = window.means(step, phase)
