@@ -365,7 +365,8 @@ class EvalConfig:
     """How a finished run is evaluated: the one source of eval defaults for ``latentprior eval``,
     :func:`~latentprior.evaluation.evaluate_run` and a sweep file's ``eval:`` block.
 
-    Not part of :class:`Config`: evaluation never changes a run, so a run's config does not hold it.
+    Not part of :class:`Config`: evaluation never changes a run, so a run's config does not hold it. ``n`` and
+    ``n_ref`` are checked against the test set by :meth:`check_test_set` once the dataset is known.
     Metric names are checked against the metric registry by the evaluation package, which owns that list.
     """
 
@@ -390,3 +391,12 @@ class EvalConfig:
         _check(self.n >= 2, f"eval.n must be >= 2 (a covariance needs two samples), got {self.n}")
         _at_least(self, "eval", n_ref=0, batch_size=1, nll_k=1, lpips_pairs=1, separability_n=4, ppl_n=1)
         _check(self.ppl_epsilon > 0, f"eval.ppl_epsilon must be > 0, got {self.ppl_epsilon}")
+
+    def check_test_set(self, dataset: str, size: int) -> None:
+        """``n`` and ``n_ref`` against the test set of ``dataset`` (``size`` images): the reference side must hold
+        as many images as asked, else the numbers are not the protocol the config states (``latentprior eval``
+        and sweeps both ask here)."""
+        _check(self.n <= size, f"eval.n = {self.n} exceeds the {dataset} test set ({size} images), which the "
+               f"reference side is drawn from; set eval.n (--n, or a sweep's --eval-n) to at most {size}")
+        _check(self.n_ref <= size, f"eval.n_ref = {self.n_ref} exceeds the {dataset} test set ({size} images); set "
+               f"eval.n_ref (--n-ref) to at most {size} (0: n)")

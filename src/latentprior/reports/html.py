@@ -34,7 +34,7 @@ figcaption{font-size:11px;color:#555;max-width:320px}img.px{image-rendering:pixe
 .failed h3{color:#b00}code{font-size:12px;background:#f6f6f6;padding:1px 3px}.partial h3{color:#8a5a00}
 a.zoom{cursor:zoom-in}#lb{position:fixed;inset:0;background:rgba(0,0,0,.85);display:none;align-items:center;
 justify-content:center;cursor:zoom-out;z-index:9}#lb.on{display:flex}#lb img{max-width:96vw;max-height:92vh;
-background:#fff;object-fit:contain}#lb img.px{image-rendering:pixelated;width:96vw;height:92vh}
+object-fit:contain}#lb img.px{image-rendering:pixelated;width:96vw;height:92vh}
 #lb p{position:fixed;bottom:4px;color:#eee;font-size:13px;margin:0}"""
 
 # Click-to-enlarge: any a.zoom opens its image over the page, scaled to the window (pixelated for image grids).

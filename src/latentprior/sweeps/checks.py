@@ -37,12 +37,8 @@ def check_sample_counts(ev: EvalConfig, trials: list[Trial]) -> None:
 
     for name in sorted({t.cfg.data.name for t in trials}):
         size = SIZES.get(name, {}).get("test")
-        if size is not None and ev.n > size:
-            raise ConfigError(f"eval.n = {ev.n} exceeds the {name} test set ({size} images); "
-                              f"set eval.n (or --eval-n) to at most {size}")
-        if size is not None and ev.n_ref > size:
-            raise ConfigError(f"eval.n_ref = {ev.n_ref} exceeds the {name} test set ({size} images); "
-                              f"set it to at most {size} (0: min(n, |test|))")
+        if size is not None:
+            ev.check_test_set(name, size)  # the rule `latentprior eval` applies too, with the test set it loads
 
 
 def _plain(v: Any) -> str:
