@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("config", help="print a resolved config, or every config key with its description")
     verbs = p.add_subparsers(dest="config_verb", required=True)
     s = verbs.add_parser("show", help="print the resolved config (every key, defaults filled in) as YAML")
-    s.add_argument("config", help="a YAML config, a run folder (its config.yaml), or a built-in preset name "
+    s.add_argument("config", help="a YAML config, a run folder (its saved config), or a built-in preset name "
                    "(e.g. default, cpu/mnist_vae_flow)")
     s.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value (repeatable)")
@@ -27,9 +27,11 @@ def key_groups() -> list[tuple[str, str, list]]:
     """(title, intro, keys) of the run config, the eval config and a sweep file's resources block."""
     from latentprior.config import Config, EvalConfig
     from latentprior.config.describe import describe
+    from latentprior.rundir import RunDir
     from latentprior.sweeps.grid import Resources
 
-    return [("Run config", "A run's YAML file (`latentprior train CONFIG`) and its `RUN_DIR/config.yaml`.",
+    saved = RunDir("RUN_DIR").config.as_posix()
+    return [("Run config", f"A run's YAML file (`latentprior train CONFIG`) and its resolved copy `{saved}`.",
              describe(Config)),
             ("Evaluation", "`latentprior eval` options (`--n`, `--n-ref`, ...) and a sweep file's `eval:` block.",
              describe(EvalConfig, "eval.")),

@@ -51,7 +51,7 @@ def _evaluate(args: argparse.Namespace) -> dict:
     check_metrics(eval_cfg.metrics)  # before the model and the data are loaded
     result = evaluate_run(args.run_dir, eval_cfg, data_dir=args.data_dir, device=args.device,
                           weights_dir=args.weights_dir, cache_dir=args.cache_dir)
-    from latentprior.training.tensorboard import write_hparams
+    from latentprior.training.loggers import write_summaries
 
-    write_hparams(args.run_dir)  # TensorBoard's hparams table: the run's config with these metrics
+    write_summaries(args.run_dir)  # each logger's summary (TensorBoard's hparams table) with these metrics
     return result

@@ -19,7 +19,8 @@ __all__ = ["register"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a new run from a YAML config")
-    p.add_argument("config", type=Path, help="run config (see configs/)")
+    p.add_argument("config", help="run config: a YAML file, or a built-in preset (default, cpu/mnist_vae_flow, ...: "
+                   "the configs/ folder, shipped inside the package)")
     p.add_argument("--out", type=Path, required=True, help="run directory (must not hold a run yet)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value (repeatable)")
@@ -66,13 +67,14 @@ def _run_config(run_dir: Path, args: argparse.Namespace):
 
 def _train(args: argparse.Namespace) -> dict:
     from latentprior.config import load_config
+    from latentprior.config.presets import resolve_config
     from latentprior.rundir.checkpoints import latest_checkpoint
     from latentprior.training import train
 
     overrides = list(args.overrides) + data_overrides(args)
     if args.seed is not None:
         overrides.append(f"train.seed={args.seed}")
-    cfg = load_config(args.config, overrides)
+    cfg = load_config(resolve_config(args.config), overrides)
     with _writer_lock(args.out):  # before the check below, so a run still being written is named with its pid
         if latest_checkpoint(args.out) is not None:
             raise UsageError(f"{args.out} already holds a run; use `latentprior resume {args.out}` "

@@ -258,7 +258,7 @@ class TrainConfig:
                                               "paper: 250); null: constant")
     seed: int = _key(0, "seed of the initialisation, the batch order and every noise draw")
     log_every: int = _key(50, "steps between metric logs (the loop's only host syncs)", resume_may_change=True)
-    checkpoint_every: int = _key(1000, "steps between checkpoints (one is always written at the end)",
+    checkpoint_every: int = _key(1000, "steps between checkpoint saves (one is always saved at the end)",
                                  resume_may_change=True)
     samples_every: int = _key(0, "steps between sample grids in samples/step_N.png; 0: only the end's previews",
                               resume_may_change=True)

@@ -96,9 +96,9 @@ def run_trial(payload: dict[str, Any], *, train_fn: Callable | None = None,
         t_train = time.perf_counter() - t0
         if payload["eval"]["metrics"]:
             evaluate_fn(run_dir, eval_config_from_dict(payload["eval"]), data_dir=cfg.data.dir, progress=False)
-            from latentprior.training.tensorboard import write_hparams
+            from latentprior.training.loggers import write_summaries
 
-            write_hparams(run_dir)  # TensorBoard's hparams table: the config with the eval metrics
+            write_summaries(run_dir)  # each logger's summary (TensorBoard's hparams table) with the eval metrics
     return {
         "name": payload["name"],
         "steps": summary.get("step"),

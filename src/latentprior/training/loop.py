@@ -22,10 +22,10 @@ from latentprior.rundir.checkpoints import check_resumable, latest_checkpoint, l
 from latentprior.sampling.grid import save_image_grid
 from latentprior.training import distributed
 from latentprior.training.device import peak_memory_mb
+from latentprior.training.loggers import write_summaries
 from latentprior.training.metrics_log import MetricLogger, MetricWindow, NonFiniteLossError
 from latentprior.training.previews import RECON_PAIRS, preview_grids, preview_images, sample_images, save_previews
 from latentprior.training.run import Run, RunBudget, open_run
-from latentprior.training.tensorboard import write_hparams
 
 __all__ = ["train"]
 
@@ -75,7 +75,7 @@ def _train(cfg: Config, run_dir: str | Path, max_steps: int | None) -> dict[str,
     run, tc = open_run(cfg, run_dir), cfg.train
     start, seconds_before = run.steps_done, run.train_seconds
     end = run.budget.total_steps if max_steps is None else min(run.budget.total_steps, max_steps)
-    logger = MetricLogger(run.run_dir, resume_step=start) if run.ctx.is_main else None
+    logger = MetricLogger(run.run_dir, resume_step=start, loggers=tc.loggers) if run.ctx.is_main else None
     window, last, t_start = MetricWindow(run.ctx, run.run_dir, start), {}, time.perf_counter()
 
     def trained() -> float:  # the run's training seconds over every session, this one up to now
@@ -98,9 +98,9 @@ def _train(cfg: Config, run_dir: str | Path, max_steps: int | None) -> dict[str,
                 last = _log(run, window, logger, bar, phase)
             if run.ctx.is_main and tc.samples_every and step % tc.samples_every == 0:
                 _save_samples(run, 64, RunDir(run.run_dir).sample_grid(step))
-            if (logger is not None and logger.board is not None and step % _images_every(tc) == 0
+            if (logger is not None and logger.loggers and step % _images_every(tc) == 0
                     and step != end):  # the session's last previews are drawn by _finish
-                logger.board.images(step, preview_grids(_previews(run, 64)))
+                logger.images(step, preview_grids(_previews(run, 64)))
             if save:
                 run.train_seconds = trained()
                 run.save_checkpoint(last)
@@ -162,13 +162,13 @@ def _previews(run: Run, n_samples: int) -> dict:
 
 def _finish(run: Run, logger: MetricLogger | None) -> None:
     """The end of a session (at the end of the budget or stopped early): the report's pictures in RUN_DIR/samples,
-    the same in TensorBoard, the hparams."""
+    the same to every logger, and each logger's summary (TensorBoard's hparams)."""
     images = _previews(run, 100)
     save_previews(images, run.run_dir)
-    if logger is not None and logger.board is not None:
-        logger.board.images(run.steps_done, preview_grids(images))
-        logger.close()  # flushed before the hparams are written beside it
-        write_hparams(run.run_dir)
+    if logger is not None:
+        logger.images(run.steps_done, preview_grids(images))
+        write_summaries(run.run_dir, logger.loggers)  # the config with the final losses, to every logger
+        logger.close()
 
 
 def _summary(run: Run, start: int, wall: float, last: dict[str, Any]) -> dict[str, Any]:
