@@ -39,9 +39,10 @@ def test_page_pictures_links_and_numbers(tmp_path):
     figs = re.findall(r"<a class='zoom' href='([^']+)'[^>]*><img class='[^']*' src='([^']+)' width='(\d+)'", page)
     assert len(figs) == 4  # samples and loss curves of two runs
     for href, src, width in figs:
-        assert href == src and int(width) >= Image.open(out / src).size[0]
-    losses = Image.open(out / "runs" / "a" / "losses.png")
-    assert losses.size[0] >= 600
+        with Image.open(out / src) as im:
+            assert href == src and int(width) >= im.size[0]
+    with Image.open(out / "runs" / "a" / "losses.png") as losses:
+        assert losses.size[0] >= 600
     # the TensorBoard folder, relative to the page, and it resolves from there
     (tb,) = re.findall(r"<a href='([^']+)'>tb/</a>", page)[:1]
     assert not os.path.isabs(tb) and (out / tb).resolve() == (tmp_path / "runs" / "a" / "tb").resolve()
