@@ -40,14 +40,15 @@ def test_wheel_installs_and_runs_the_default_config(tmp_path):
     assert any(n.endswith("licenses/LICENSE") for n in names)
     assert any(n.endswith("/CHANGELOG.md") for n in tarfile.open(sdist).getnames())
 
-    # A fresh venv whose only latentprior is the wheel; torch and the other dependencies are this environment's
-    # (a .pth line appends its site-packages after the venv's own), so installing downloads nothing.
+    # A fresh venv whose only latentprior is the wheel, installed without dependencies and without an index (nothing
+    # is downloaded). Only then does a .pth line append this environment's site-packages (torch and the other
+    # dependencies) after the venv's own: pip never sees, and so never touches, this environment's packages.
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)])
     py = venv / "bin" / "python"
+    _run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(wheel)])
     site = Path(_run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
     (site / "_parent_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    _run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(wheel)])
 
     where = _run([str(py), "-c", "import latentprior; print(latentprior.__file__)"]).stdout.strip()
     assert Path(where).is_relative_to(venv)  # the installed copy, not the source tree
