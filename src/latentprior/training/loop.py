@@ -49,6 +49,8 @@ def _nothing_to_do(cfg: Config, run_dir: str | Path, max_steps: int | None) -> d
     if index is None:
         return None
     step, total = index["step"], _total_steps(cfg, index)
+    if total is None:  # the budget cannot be told without opening the run
+        return None
     if max_steps is not None and step >= max_steps < total:
         why = f"already at step {step}, at or past --max-steps {max_steps}"
     elif step >= total:
@@ -62,13 +64,13 @@ def _nothing_to_do(cfg: Config, run_dir: str | Path, max_steps: int | None) -> d
             "metrics": ckpt.get("metrics", {}), "run_dir": str(run_dir), "nothing_to_do": why}
 
 
-def _total_steps(cfg: Config, index: dict[str, Any]) -> int:
+def _total_steps(cfg: Config, index: dict[str, Any]) -> int | None:
     """The budget's steps under ``cfg`` (which may add epochs to the saved run's): from the steps per epoch the
-    checkpoint index records, else (older runs) from the training split's known size."""
+    checkpoint index records, else (older runs) from the training split's known size; None if neither tells."""
     per_epoch = index.get("steps_per_epoch")
     if not (isinstance(per_epoch, int) and per_epoch > 0):
-        per_epoch = SIZES[cfg.data.name]["train"] // cfg.train.batch_size
-    return RunBudget(cfg, per_epoch).total_steps
+        per_epoch = SIZES.get(cfg.data.name, {}).get("train", 0) // cfg.train.batch_size
+    return RunBudget(cfg, per_epoch).total_steps if per_epoch > 0 else None
 
 
 def _train(cfg: Config, run_dir: str | Path, max_steps: int | None) -> dict[str, Any]:
