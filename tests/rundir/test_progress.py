@@ -39,3 +39,18 @@ def test_unreadable_or_missing_budget_is_none(tmp_path):
     assert read_progress(_run(tmp_path / "b", {"step": 10}, records=[])) is None  # no epoch to scale by
     assert read_progress(_run(tmp_path / "c", None)) is None
     assert read_progress(_run(tmp_path / "d", {"step": True, "total_steps": 5})) is None
+
+
+def test_a_run_written_by_0_1_0_reads_as_finished_and_resumes_to_nothing(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from latentprior.config import load_config
+    from latentprior.training import train
+
+    run = tmp_path / "run"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "run_0_1_0", run)
+    p = read_progress(run)  # its index has no budget: from its config (2 + 1 epochs) and log (15 steps an epoch)
+    assert (p.step, p.total_steps, p.finished) == (45, 45, True)
+    summary = train(load_config(RunDir(run).config), run)
+    assert summary["nothing_to_do"] == "already trained to step 45 of 45, its whole budget"
