@@ -57,9 +57,9 @@ ROWS: dict[str, tuple[str, str, dict]] = {
     "cpu_mnist_flow": ("mnist", "configs/cpu/mnist_vae_flow.yaml", {}),
     "cpu_mnist_normal": ("mnist", "configs/cpu/mnist_vae_normal.yaml", {}),
     "cpu_mnist_aae": ("mnist", "configs/cpu/mnist_aae_adv.yaml", {}),
-    # Per arch (net.arch): the paper configs use infogan, the CPU presets conv4; each beside the other's net.
+    # Per arch (net.arch): the paper configs and the CPU presets use infogan; each beside conv4.
     "mnist_flow_conv4": ("mnist", "configs/mnist_vae_flow.yaml", {"net.arch": "conv4"}),
-    "cpu_mnist_flow_infogan": ("mnist", "configs/cpu/mnist_vae_flow.yaml", {"net.arch": "infogan"}),
+    "cpu_mnist_flow_conv4": ("mnist", "configs/cpu/mnist_vae_flow.yaml", {"net.arch": "conv4"}),
     "cpu_mnist_flow_resnet": ("mnist", "configs/cpu/mnist_vae_flow.yaml", {"net.arch": "resnet"}),
     # A step of the prior-only epochs (no joint epochs: every step is one), for the paper-budget projection.
     "mnist_flow_prior_phase": ("mnist", "configs/mnist_vae_flow.yaml", {"train.epochs": 0}),

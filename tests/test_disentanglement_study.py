@@ -219,7 +219,7 @@ def _tiny(study: dict, data: dict, net: dict, steps_epochs: float, batch: int) -
                      "train": {"epochs": steps_epochs, "batch_size": batch, "progress": False, "log_every": 1,
                                "threads": 1}}
     study["run"]["model"] = study["run"].get("model", {}) | {"latent_dim": 4}
-    study["eval"] = {"n": 20, "separability_n": 40, "ppl_n": 4, "batch_size": 20, "seed": 0}
+    study["eval"] = {"n": 12, "separability_n": 40, "ppl_n": 4, "batch_size": 20, "seed": 0}
     study["study"] |= {"direction_codes": 100, "direction_images": 2, "steps": 3, "grid_images": 1, "samples": 3,
                        "pca_steps": 3}
     return study

@@ -83,18 +83,22 @@ def test_report_numbers_equal_the_eval_json(tmp_path):
 
     summary = read_csv(out / "summary.csv")
     assert len(summary) == 6  # 2 models x 3 betas
+    assert "model_label" not in summary[0] and {r["model"] for r in summary} == set(MODELS.values())  # one column
+    name_of = {label: model for model, label in MODELS.items()}
     for row in summary:
         vals = [v["fid"] for name, v in written.items()
-                if f"-{row['model']}-" in name and f"-beta{float(row['beta']):g}-" in name]
+                if f"-{name_of[row['model']]}-" in name and f"-beta{float(row['beta']):g}-" in name]
         assert int(row["n"]) == len(vals)
         assert float(row["fid_mean"]) == pytest.approx(np.mean(vals), rel=1e-12)
         assert float(row["fid_std"]) == pytest.approx(np.std(vals, ddof=1), rel=1e-12)
-    aae_b1 = next(r for r in summary if r["model"] == "aae_adv" and float(r["beta"]) == 1.0)
+    aae_b1 = next(r for r in summary if r["model"] == MODELS["aae_adv"] and float(r["beta"]) == 1.0)
     assert (aae_b1["n"], aae_b1["seeds"]) == ("2", "0 1")
 
     md = (out / "summary.md").read_text()
-    first = next(r for r in summary if r["model"] == "vae_flow_fixed_gamma" and float(r["beta"]) == 0.0)
-    assert f"{float(first['fid_mean']):.4g} ± {float(first['fid_std']):.2g}" in md
+    first = next(r for r in summary if r["model"] == MODELS["vae_flow_fixed_gamma"] and float(r["beta"]) == 0.0)
+    mean, std = float(first["fid_mean"]), float(first["fid_std"])
+    places = max(0, 2 - math.floor(math.log10(abs(float(f"{mean:.3g}")))))  # 3 significant digits, std alike
+    assert f"{float(f'{mean:.3g}'):.{places}f} ± {std:.{places}f}" in md
 
 
 def _png(path: Path, size=(30, 30)) -> None:
@@ -152,7 +156,7 @@ def test_different_sample_counts_are_never_pooled(tmp_path):
     run.write_text(json.dumps({"value": 1000.0, "protocol": {"n": 50}}))
     result = write_report(tmp_path)
     summary = [r for r in read_csv(Path(result["out"]) / "summary.csv")
-               if r["model"] == "aae_adv" and float(r["beta"]) == 1.0]
+               if r["model"] == MODELS["aae_adv"] and float(r["beta"]) == 1.0]
     assert sorted((r["eval_n"], r["n"]) for r in summary) == [("1000", "1"), ("50", "1")]
     assert float(next(r for r in summary if r["eval_n"] == "50")["fid_mean"]) == 1000.0
     assert result["warnings"] == ["dataset=mnist, model=aae_adv, beta=1.0, latent_dim=64: evaluated on different "

@@ -15,7 +15,8 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "latentprior"
 
 # The names that only rundir/ may spell (in a string constant, alone or inside a path, a glob pattern or a message).
 OWNED = re.compile(r"config\.yaml|config_history\.jsonl|metrics\.jsonl|latest\.json|sweep\.json|run\.lock|trial\.log|"
-                   r"checkpoints|step_(\d|\{|\*)|\.sha256|samples\.png|reconstructions\.png|interpolation\.png")
+                   r"checkpoints|step_(\d|\{|\*)|\.sha256|samples\.png|reconstructions\.png|interpolation\.png|"
+                   r"loggers\.json")
 
 
 def _constants(tree: ast.AST) -> list[tuple[int, str]]:

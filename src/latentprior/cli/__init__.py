@@ -10,6 +10,7 @@
     latentprior figure latent2d RUN_DIR [--out FILE.png]
     latentprior report DIR [--out DIR/report] [--metric fid]
     latentprior experiment NAME FILE.yaml --out DIR    # a paper table end to end, e.g. NAME = disentanglement
+    latentprior config show CONFIG [--set key=value ...] | latentprior config keys [--markdown]
 
 Every user error (a bad option, config, sweep file, run directory or checkpoint) ends as one line,
 ``error: <message>`` on stderr, with exit status 2: each is a :class:`~latentprior.errors.UserError`
@@ -27,12 +28,14 @@ import json
 import sys
 from typing import NoReturn
 
-from latentprior.cli import evaluate, generate, report, study, sweep, train
+import latentprior
+from latentprior.cli import config, evaluate, generate, report, study, sweep, train
+from latentprior.cli.options import apply_dir_options
 from latentprior.errors import UsageError, UserError
 
 __all__ = ["main", "build_parser"]
 
-_VERB_MODULES = (train, generate, evaluate, sweep, study, report)  # each registers its verbs with register(sub)
+_VERB_MODULES = (train, generate, evaluate, sweep, study, report, config)  # each registers its verbs with register(sub)
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -58,6 +61,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="latentprior", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"latentprior {latentprior.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)  # sub-parsers are _Parser too (argparse's default)
     for module in _VERB_MODULES:
         module.register(sub)
@@ -68,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = None
     try:
         args = build_parser().parse_args(argv)
+        apply_dir_options(args)  # --weights-dir / --cache-dir: the environment variables, for this process
         if args.distributed:
             from latentprior.training.distributed import init_from_env
 
@@ -82,5 +87,9 @@ def main(argv: list[str] | None = None) -> int:
 
             dist.destroy_process_group()
     if ctx is None or ctx.is_main:
-        print(json.dumps(result, default=str))
+        # Text (a config, a key listing, a one-line notice) as it is; anything else as one JSON line.
+        if isinstance(result, str):
+            print(result, end="" if result.endswith("\n") else "\n")
+        else:
+            print(json.dumps(result, default=str))
     return 0

@@ -1,5 +1,5 @@
-"""``latentprior eval``: its options are the fields of :class:`~latentprior.config.EvalConfig`, whose defaults
-and checks are the CLI's (one source for the CLI, the runner and sweep files)."""
+"""``latentprior eval``: its options are the fields of :class:`~latentprior.config.EvalConfig`, whose defaults,
+descriptions and checks are the CLI's (one source for the CLI, the runner, sweep files and docs/config.md)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,10 @@ import typing
 from pathlib import Path
 from typing import Literal
 
-from latentprior.cli.options import add_data_options
+from latentprior.cli.options import add_data_options, add_weights_options
 from latentprior.config import EvalConfig, eval_config_from_dict
 
 __all__ = ["register", "eval_config_from_args"]
-
-_HELP = {
-    "n": "generated samples (the reference side uses min(n, |test|) test images)",
-    "batch_size": "images per forward pass (changes the speed, not the result)",
-    "nll_k": "importance samples per test image for the IW-NLL",
-    "seed": "the generated set depends on (seed, n) only",
-    "n_ref": "test images on the reference side (0: min(n, |test|)); e.g. --n 5000 --n-ref 10000",
-    "lpips_net": "trunk of the LPIPS sample-diversity metric",
-    "lpips_pairs": "generated pairs the LPIPS diversity averages over",
-}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,17 +21,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     defaults, hints = EvalConfig(), typing.get_type_hints(EvalConfig)
     for f in dataclasses.fields(EvalConfig):
         flag, default = "--" + f.name.replace("_", "-"), getattr(defaults, f.name)
-        help_text = _HELP.get(f.name, f.name.replace("_", " "))
+        help_text = f.metadata["help"]  # the field's own description (sections.py), as `config keys` shows
         if typing.get_origin(hints[f.name]) is Literal:
             p.add_argument(flag, choices=typing.get_args(hints[f.name]), default=default, help=help_text)
         elif f.name == "metrics":
             # Not listed here: the registry loads torch, which `latentprior report` never needs. A wrong name's
             # error lists every registered metric.
-            p.add_argument(flag, default=",".join(default),
-                           help="comma-separated metric names, e.g. fid,pr,kid,nll")
+            p.add_argument(flag, default=",".join(default), help="comma-separated " + help_text)
         else:  # the field's checks (e.g. n >= 2) run when EvalConfig is built, with its one-line message
             p.add_argument(flag, type=type(default), default=default, help=help_text)
     add_data_options(p)
+    add_weights_options(p, cache=True)
     p.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when available)")
     p.set_defaults(run=_evaluate, distributed=False)
 
@@ -59,8 +49,9 @@ def _evaluate(args: argparse.Namespace) -> dict:
 
     eval_cfg = eval_config_from_args(args)
     check_metrics(eval_cfg.metrics)  # before the model and the data are loaded
-    result = evaluate_run(args.run_dir, eval_cfg, data_dir=args.data_dir, device=args.device)
-    from latentprior.training.tensorboard import write_hparams
+    result = evaluate_run(args.run_dir, eval_cfg, data_dir=args.data_dir, device=args.device,
+                          weights_dir=args.weights_dir, cache_dir=args.cache_dir)
+    from latentprior.training.loggers import write_summaries
 
-    write_hparams(args.run_dir)  # TensorBoard's hparams table: the run's config with these metrics
+    write_summaries(args.run_dir)  # each logger's summary (TensorBoard's hparams table) with these metrics
     return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from latentprior.cli.options import add_data_options, data_overrides, positive_int
+from latentprior.cli.options import add_data_options, add_weights_options, data_overrides, positive_int
 
 __all__ = ["register"]
 
@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="image path; the extension picks the format (.png, .jpg or .jpeg)")
     p.add_argument("--seed", type=int, default=0, help="seed of the prior draws")
     p.add_argument("--scale", type=positive_int, default=2, help="nearest-neighbour enlargement of the PNG")
+    add_weights_options(p)
     p.set_defaults(run=_sample, distributed=False)
 
     p = sub.add_parser("interpolate", help="write a PNG of interpolations between encoded test images")
@@ -31,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=positive_int, default=10, help="decoded points per path")
     p.add_argument("--seed", type=int, default=0, help="seed of the choice of test images")
     add_data_options(p)
+    add_weights_options(p)
     p.add_argument("--scale", type=positive_int, default=2, help="nearest-neighbour enlargement of the PNG")
     p.set_defaults(run=_interpolate, distributed=False)
 

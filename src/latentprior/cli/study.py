@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from latentprior.cli.options import positive_int
+from latentprior.cli.options import add_weights_options, positive_int
 from latentprior.studies.registry import EXPERIMENTS
 
 __all__ = ["register"]
@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--n", type=positive_int, default=5000, help="images encoded (and prior samples drawn)")
     f.add_argument("--split", default="test", help="dataset split whose labels colour the points")
     f.add_argument("--data-dir", help="dataset directory (default: the run's data.dir)")
+    add_weights_options(f)
     f.add_argument("--seed", type=int, default=0, help="seed of the image choice and of the prior draws")
     f.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when available)")
     f.set_defaults(run=_latent2d, distributed=False)

@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from latentprior.cli.options import positive_int
+from latentprior.cli.options import add_weights_options, positive_int
 from latentprior.rundir import SweepDir
 
 __all__ = ["register"]
@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--address", help="join this Ray cluster ('auto' or HOST:PORT) instead of starting a local Ray "
                    "(default: a local Ray with max-concurrent x cpus_per_trial CPUs)")
     p.add_argument("--data-dir", help="dataset directory for every run (default: $LATENTPRIOR_DATA_DIR)")
+    add_weights_options(p, cache=True)
     p.add_argument("--max-concurrent", type=positive_int,
                    help="trials at once (default: resources.max_concurrent, else CPUs / cpus_per_trial)")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads per trial (default: resources.threads)")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from latentprior.cli.options import add_data_options, data_overrides, positive_float, positive_int
+from latentprior.cli.options import (
+    add_data_options,
+    add_weights_options,
+    data_overrides,
+    positive_float,
+    positive_int,
+)
 from latentprior.errors import UsageError
 
 __all__ = ["register"]
@@ -13,11 +19,13 @@ __all__ = ["register"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a new run from a YAML config")
-    p.add_argument("config", type=Path, help="run config (see configs/)")
+    p.add_argument("config", help="run config: a YAML file, or a built-in preset (default, cpu/mnist_vae_flow, ...: "
+                   "the configs/ folder, shipped inside the package)")
     p.add_argument("--out", type=Path, required=True, help="run directory (must not hold a run yet)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value (repeatable)")
     add_data_options(p, fetch=True)
+    add_weights_options(p)
     p.add_argument("--max-steps", type=positive_int, help="stop at this global step (continue with resume)")
     p.add_argument("--seed", type=int, help="train.seed")
     p.set_defaults(run=_train, distributed=True)
@@ -26,12 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", type=Path, help="a run folder (its latest checkpoint is used)")
     p.add_argument("--max-steps", type=positive_int, help="stop at this global step")
     add_data_options(p)
+    add_weights_options(p)
     p.set_defaults(run=_resume, distributed=True)
 
     p = sub.add_parser("train-prior", help="train the prior alone for more epochs on a run's frozen encoder")
     p.add_argument("run_dir", type=Path, help="a run folder (its latest checkpoint is used)")
     p.add_argument("--epochs", type=positive_float, required=True, help="prior-only epochs to add")
     add_data_options(p)
+    add_weights_options(p)
     p.set_defaults(run=_train_prior, distributed=True)
 
 
@@ -57,13 +67,14 @@ def _run_config(run_dir: Path, args: argparse.Namespace):
 
 def _train(args: argparse.Namespace) -> dict:
     from latentprior.config import load_config
+    from latentprior.config.presets import resolve_config
     from latentprior.rundir.checkpoints import latest_checkpoint
     from latentprior.training import train
 
     overrides = list(args.overrides) + data_overrides(args)
     if args.seed is not None:
         overrides.append(f"train.seed={args.seed}")
-    cfg = load_config(args.config, overrides)
+    cfg = load_config(resolve_config(args.config), overrides)
     with _writer_lock(args.out):  # before the check below, so a run still being written is named with its pid
         if latest_checkpoint(args.out) is not None:
             raise UsageError(f"{args.out} already holds a run; use `latentprior resume {args.out}` "
@@ -71,12 +82,15 @@ def _train(args: argparse.Namespace) -> dict:
         return train(cfg, args.out, max_steps=args.max_steps)
 
 
-def _resume(args: argparse.Namespace) -> dict:
+def _resume(args: argparse.Namespace) -> dict | str:
     from latentprior.training import train
 
     cfg = _run_config(args.run_dir, args)  # first: a folder without a run gets no lock file
     with _writer_lock(args.run_dir):
-        return train(cfg, args.run_dir, max_steps=args.max_steps)
+        summary = train(cfg, args.run_dir, max_steps=args.max_steps)
+    if summary.get("nothing_to_do"):  # not an error: one line, exit 0, the run left as it was
+        return f"{args.run_dir}: {summary['nothing_to_do']}; nothing to do, nothing changed"
+    return summary
 
 
 def _train_prior(args: argparse.Namespace) -> dict:

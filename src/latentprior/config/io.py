@@ -47,8 +47,14 @@ def section_from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any
 
 
 def config_to_dict(cfg: Config) -> dict[str, Any]:
-    """Nested plain data (YAML/JSON-safe) that :func:`config_from_dict` turns back into ``cfg``."""
-    return to_dict(cfg)
+    """Nested plain data (YAML/JSON-safe: tuples become lists) that :func:`config_from_dict` turns back into ``cfg``."""
+    return _lists(to_dict(cfg))
+
+
+def _lists(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _lists(v) for k, v in data.items()}
+    return [_lists(v) for v in data] if isinstance(data, list | tuple) else data
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

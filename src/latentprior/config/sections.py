@@ -32,6 +32,17 @@ __all__ = [
 ]
 
 
+def _key(default: Any, help: str, **metadata: Any) -> Any:
+    """A config field with its one-line description: the one source of ``latentprior config keys``, docs/config.md
+    and the ``latentprior eval`` options. ``metadata`` adds flags such as ``resume_may_change=True``."""
+    return field(default=default, metadata={"help": help, **metadata})
+
+
+def _section(cls: type, help: str) -> Any:
+    """A nested section of :class:`Config`, with its description."""
+    return field(default_factory=cls, metadata={"help": help})
+
+
 COLOUR_DATASETS = ("cifar10", "celeba")
 
 
@@ -39,13 +50,15 @@ COLOUR_DATASETS = ("cifar10", "celeba")
 class DataConfig:
     """Which dataset to train on and where its files live."""
 
-    name: Literal["digits", "mnist", "fashion_mnist", "cifar10", "celeba"] = "mnist"
-    dir: str | None = None  # None: the LATENTPRIOR_DATA_DIR environment variable
-    verify: bool = True  # check files against the official checksums
-    download: bool = False  # fetch missing files from the official URLs
-    # image-to-image translation: the model sees y = c(x) and learns p(x | y) (latentprior.data.conditions):
-    # downsample7, skeleton; inpainting top_half, window14; colourisation grayscale (colour datasets only)
-    condition: Literal["none", "downsample7", "skeleton", "top_half", "window14", "grayscale"] = "none"
+    name: Literal["digits", "mnist", "fashion_mnist", "cifar10", "celeba"] = _key(
+        "mnist", "dataset to train on (digits ships inside scikit-learn: no files, no download)")
+    dir: str | None = _key(None, "folder of the dataset files; null: the LATENTPRIOR_DATA_DIR environment variable")
+    verify: bool = _key(True, "check the data files against the official checksums")
+    download: bool = _key(False, "fetch missing data files from the official URLs")
+    condition: Literal["none", "downsample7", "skeleton", "top_half", "window14", "grayscale"] = _key(
+        "none", "image-to-image translation: the model sees y = c(x) and learns p(x | y) (latentprior.data."
+        "conditions): downsample7, skeleton; inpainting top_half, window14; colourisation grayscale (colour "
+        "datasets only)")
 
     def __post_init__(self) -> None:
         _check(self.condition != "grayscale" or self.name in COLOUR_DATASETS, f"data.condition 'grayscale' needs "
@@ -56,18 +69,19 @@ class DataConfig:
 class NetConfig:
     """Encoder/decoder family (latentprior.nets): its name, channel width, decoder output, spectral norm."""
 
-    # infogan: the paper's FID network (ref. [5], as Dai & Wipf use it); conv4: the wider Ghosh et al. net;
-    # resnet: Dai & Wipf's ResNet at depth 4 (appendix B). conv4 is the default so that older runs reload.
-    # unet: the Variational U-Net pair of conditional models (data.condition), and only those
-    arch: Literal["infogan", "conv4", "resnet", "unet"] = "conv4"
-    width: float = 1.0  # channel multiplier of every layer of the arch; < 1 for CPU runs
-    output: Literal["sigmoid", "linear"] = "sigmoid"  # decoder mean G(z) in [0, 1] or unbounded
-    # spectral normalisation of every encoder layer; null: the arch's reference choice (on for infogan, as in
-    # Dai & Wipf's code; off for conv4 and resnet)
-    spectral_norm: bool | None = None
-    # running-statistics momentum of every BatchNorm of the encoder and decoder: running = (1 - m) running + m batch.
+    # conv4 is the default so that older runs reload.
+    arch: Literal["infogan", "conv4", "resnet", "unet"] = _key(
+        "conv4", "encoder/decoder: infogan (the paper's FID net, as Dai & Wipf use it; the fastest on a CPU), "
+        "conv4 (the wider Ghosh et al. net), resnet (Dai & Wipf's, depth 4, appendix B), unet (conditional models "
+        "only)")
+    width: float = _key(1.0, "channel multiplier of every layer of the arch; < 1 for CPU runs")
+    output: Literal["sigmoid", "linear"] = _key("sigmoid", "decoder mean G(z): in [0, 1] (sigmoid) or unbounded")
+    spectral_norm: bool | None = _key(
+        None, "spectral normalisation of every encoder layer; null: the arch's reference choice (on for infogan, "
+        "off for conv4 and resnet)")
     # 0.1 is PyTorch's; Dai & Wipf's code decays its moving averages by 0.999, i.e. 0.001 (the infogan paper configs)
-    bn_momentum: float = 0.1
+    bn_momentum: float = _key(0.1, "running-statistics momentum m of every BatchNorm of the encoder and decoder: "
+                                   "running = (1 - m) running + m batch (Dai & Wipf's code: 0.001)")
 
     def __post_init__(self) -> None:
         _check(self.width > 0, f"net.width must be > 0, got {self.width}")
@@ -87,25 +101,27 @@ class PriorConfig:
     """p(z): fixed standard normal, a flow (RealNVP of appendix A.1, Glow steps, zuko's MAF or NSF), a Gaussian
     mixture, the VampPrior, or the adversarial MLP (appendix A.2); see latentprior.priors."""
 
-    # normal: N(0, I). realnvp: appendix A.1. glow: ActNorm + LU-decomposed invertible linear map + affine coupling.
-    # maf / nsf: zuko's masked autoregressive flows, affine / rational-quadratic spline (each behind an ActNorm).
-    # gmm: a learnable Gaussian mixture. vamp: the VampPrior, a mixture of the encoder's posteriors at learned
-    # pseudo-inputs (its parameters are the pseudo-inputs alone). adversarial: appendix A.2's implicit prior.
-    kind: Literal["normal", "realnvp", "glow", "maf", "nsf", "gmm", "vamp", "adversarial"] = "realnvp"
-    # flow layers (realnvp couplings, glow steps, maf/nsf autoregressive layers), or adversarial MLP hidden layers
-    layers: int = 24
-    hidden: int = 1024  # width of each flow layer's network (coupling net, MADE) / of each prior MLP layer
-    noise_dim: int | None = None  # adversarial prior input noise; None: the latent dimension
+    kind: Literal["normal", "realnvp", "glow", "maf", "nsf", "gmm", "vamp", "adversarial"] = _key(
+        "realnvp", "p(z): normal N(0, I); realnvp (appendix A.1); glow (ActNorm, LU-decomposed linear map, affine "
+        "coupling); maf/nsf (zuko's autoregressive affine/spline flows); gmm (a learnable Gaussian mixture); vamp "
+        "(VampPrior: the encoder's posteriors at learned pseudo-inputs); adversarial (appendix A.2, implicit)")
+    layers: int = _key(24, "flow layers (realnvp couplings, glow steps, maf/nsf layers), or the adversarial prior "
+                           "MLP's hidden layers")
+    hidden: int = _key(1024, "width of each flow layer's network (coupling net, MADE) or prior MLP layer")
+    noise_dim: int | None = _key(None, "adversarial only: the prior's input noise size; null: the latent dimension")
     # The latent discriminator: the adversarial prior's (A.2: 2 x 1024, ReLU) or FactorVAE's TC one (Kim & Mnih:
     # 6 x 1000, LeakyReLU(0.2); the FactorVAE configs set it). The defaults are A.2's, which FactorVAE runs used
     # before these fields existed, so their config.yaml files rebuild the network their checkpoints hold.
-    disc_layers: int = 2  # hidden layers
-    disc_hidden: int = 1024
-    disc_activation: Literal["relu", "leaky_relu"] = "relu"  # leaky_relu: slope 0.2
-    cond_embed: int = 64  # conditional models only: size of the condition's embedding, the context of p(z | y)
-    components: int | None = None  # gmm: mixture components K; vamp: pseudo-inputs K. null: 10
-    covariance: Literal["full", "diagonal"] | None = None  # gmm only: Cholesky-factored full or diagonal; null: full
-    bins: int | None = None  # nsf only: rational-quadratic spline bins per dimension (on [-5, 5]); null: 8
+    disc_layers: int = _key(2, "hidden layers of the latent discriminator (the adversarial prior's, FactorVAE's "
+                               "total-correlation one)")
+    disc_hidden: int = _key(1024, "width of each latent discriminator layer")
+    disc_activation: Literal["relu", "leaky_relu"] = _key(
+        "relu", "the latent discriminator's activation: relu, or leaky_relu with slope 0.2 (Kim & Mnih)")
+    cond_embed: int = _key(64, "conditional models only: size of the condition's embedding, the context of p(z | y)")
+    components: int | None = _key(None, "gmm: mixture components K; vamp: pseudo-inputs K; null: 10")
+    covariance: Literal["full", "diagonal"] | None = _key(
+        None, "gmm only: Cholesky-factored full or diagonal covariances; null: full")
+    bins: int | None = _key(None, "nsf only: rational-quadratic spline bins per dimension (on [-5, 5]); null: 8")
 
     def __post_init__(self) -> None:
         _check(self.layers >= 1, f"prior.layers must be >= 1, got {self.layers}")
@@ -165,30 +181,33 @@ class ModelConfig:
     N(G(z), gamma I), Laplace or Bernoulli) and/or a VGG perceptual term (appendix B.1); see
     latentprior.models.likelihood and latentprior.models.reconstruction."""
 
-    latent_dim: int = 64
-    encoder: Literal["gaussian", "deterministic"] = "gaussian"
-    # how a Gaussian encoder's second output h becomes q(z|x)'s variance. tanh_logvar: log sigma^2 =
-    # 10 tanh(h / 10), a soft bound to [-10, 10]; softplus_std: sigma = 1e-6 + softplus(h), Dai & Wipf's code (the
-    # infogan paper configs)
-    posterior: Literal["tanh_logvar", "softplus_std"] = "tanh_logvar"
-    # the pixel likelihood p(x|z) (latentprior.models.likelihood). gaussian: N(G(z), gamma I). laplace: independent
-    # Laplace(G(z), b) per pixel, an L1 loss, with b = gamma. bernoulli: G(z) are pixel probabilities, log p is the
-    # binary cross-entropy (for grey pixels in [0, 1] not a normalised density). continuous_bernoulli: the
-    # normalised density on [0, 1] of Loaiza-Ganem & Cunningham (2019). The last two need net.output 'sigmoid'.
-    likelihood: Literal["gaussian", "laplace", "bernoulli", "continuous_bernoulli"] = "gaussian"
-    # the likelihood's scale: the variance gamma of gaussian, the scale b of laplace; initial value when learned
-    gamma: float = 1.0
-    learn_gamma: bool = False  # Dai & Wipf: gamma (or laplace's b) is learned with the decoder
-    # how a learned gamma learns. optimal: each training step uses the closed-form maximiser of F in gamma, the
-    # batch's per-pixel MSE (laplace: mean absolute error) (a running average is kept for eval); gradient: log
-    # gamma is a parameter of the autoencoder update at objective.lr (Dai & Wipf's code: ~50k steps at lr 1e-4)
-    gamma_update: Literal["optimal", "gradient"] = "optimal"
-    reconstruction: Literal["pixel", "perceptual", "pixel+perceptual"] = "pixel"
-    perceptual_weight: float = 1.0  # lambda: log p(x|z) gets -lambda/2 * sum of squared VGG feature differences
-    perceptual_net: Literal["vgg19", "vgg16"] = "vgg19"  # the paper's VGG19, or VGG16 as a substitute
-    # a torchvision <perceptual_net>().features ImageNet state dict; null: <net>_features_imagenet.pth in the
-    # folder named by the LATENTPRIOR_WEIGHTS_DIR environment variable
-    perceptual_weights: str | None = None
+    latent_dim: int = _key(64, "dimension of the latent code z")
+    encoder: Literal["gaussian", "deterministic"] = _key(
+        "gaussian", "q(z|x): a Gaussian (mean and log-variance) or a deterministic code")
+    posterior: Literal["tanh_logvar", "softplus_std"] = _key(
+        "tanh_logvar", "how a Gaussian encoder's second output h becomes q(z|x)'s variance: tanh_logvar (log "
+        "sigma^2 = 10 tanh(h / 10), a soft bound to [-10, 10]) or softplus_std (sigma = 1e-6 + softplus(h), Dai & "
+        "Wipf's code; the infogan paper configs)")
+    likelihood: Literal["gaussian", "laplace", "bernoulli", "continuous_bernoulli"] = _key(
+        "gaussian", "pixel likelihood p(x|z): gaussian N(G(z), gamma I); laplace (an L1 loss, scale b = gamma); "
+        "bernoulli (G(z) are pixel probabilities; grey pixels make it unnormalised); continuous_bernoulli "
+        "(Loaiza-Ganem & Cunningham's normalised density on [0, 1]); the last two need net.output sigmoid")
+    gamma: float = _key(1.0, "the likelihood's scale: gaussian's variance gamma, laplace's b; the initial value "
+                             "when learned")
+    learn_gamma: bool = _key(False, "learn gamma (or laplace's b) with the decoder (Dai & Wipf)")
+    gamma_update: Literal["optimal", "gradient"] = _key(
+        "optimal", "how a learned gamma learns: optimal (each step uses the batch's closed-form maximiser, its "
+        "per-pixel MSE or mean absolute error; a running average for eval) or gradient (log gamma trained at "
+        "objective.lr, as Dai & Wipf's code)")
+    reconstruction: Literal["pixel", "perceptual", "pixel+perceptual"] = _key(
+        "pixel", "the reconstruction term: the pixel likelihood, a VGG perceptual term (appendix B.1), or both")
+    perceptual_weight: float = _key(1.0, "lambda: log p(x|z) gets -lambda/2 x the summed squared VGG feature "
+                                         "differences")
+    perceptual_net: Literal["vgg19", "vgg16"] = _key("vgg19", "VGG of the perceptual term (the paper's VGG19, or "
+                                                              "VGG16 as a substitute)")
+    perceptual_weights: str | None = _key(
+        None, "a torchvision <perceptual_net>().features ImageNet state dict; null: "
+        "<net>_features_imagenet.pth in --weights-dir or LATENTPRIOR_WEIGHTS_DIR")
 
     def __post_init__(self) -> None:
         _check(self.latent_dim >= 1, f"model.latent_dim must be >= 1, got {self.latent_dim}")
@@ -214,29 +233,33 @@ class ModelConfig:
 class ObjectiveConfig:
     """The bilevel objective (eqs. 5-7): which one, beta, and each update's optimizer."""
 
-    # factorvae: Kim & Mnih's FactorVAE, a VAE with N(0, I) whose F also pays tc_weight x a total-correlation estimate
-    # cvae: the conditional VAE of image-to-image translation (data.condition): F = log p(x|y,z) - beta w(t) KL
-    kind: Literal["vae", "aae", "factorvae", "cvae"] = "vae"
-    beta: float = 0.0  # regularization strength of q(z) in the encoder/decoder objective F
-    tc_weight: float = 40.0  # factorvae only: gamma of the total-correlation term (the paper's FactorVAE: 40)
-    adversarial_loss: Literal["paper", "nonsaturating"] = "paper"  # aae: eqs. 14-16 as written, or the
-    # non-saturating variants (maximize log D for q in F, log(1 - D) for prior samples in f)
-    lr: float = 1e-4  # Adam, encoder/decoder (and gamma)
-    prior_lr: float | None = None  # None: same as lr
-    disc_lr: float | None = None  # the latent discriminator's (aae) or TC discriminator's (factorvae); None: lr
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    # Adam's betas for the discriminator's update (aae, factorvae); None: adam_beta1/2. Kim & Mnih train
-    # FactorVAE's discriminator with (0.5, 0.9) at lr 1e-4 (the FactorVAE configs set disc_lr and these).
-    disc_adam_beta1: float | None = None
-    disc_adam_beta2: float | None = None
-    # aae: R1 penalty (Mescheder et al. 2018) on the discriminator's gradient at encoded codes, r1/2·E_q|∇D|².
-    # 0 is the paper's game; > 0 keeps D smooth where q(z) lies, so the prior's gradient stays informative.
-    r1_penalty: float = 0.0
-    # cvae only: the KL weight w(t) rises linearly from 1e-6 at this joint step to 1 at kl_anneal_end (the
-    # Variational U-Net uses T/2 and 3T/4 of T steps); kl_anneal_end 0: w = 1 throughout
-    kl_anneal_start: int = 0
-    kl_anneal_end: int = 0
+    kind: Literal["vae", "aae", "factorvae", "cvae"] = _key(
+        "vae", "the bilevel objective: vae, aae (adversarial prior), factorvae (Kim & Mnih: a VAE with N(0, I) "
+        "whose F also pays tc_weight x a total-correlation estimate), cvae (conditional VAE of image-to-image "
+        "translation: F = log p(x|y,z) - beta w(t) KL)")
+    beta: float = _key(0.0, "regularisation strength of q(z) in the encoder/decoder objective F")
+    tc_weight: float = _key(40.0, "factorvae only: weight of the total-correlation term (the paper's FactorVAE: 40)")
+    adversarial_loss: Literal["paper", "nonsaturating"] = _key(
+        "paper", "aae: eqs. 14-16 as written, or the non-saturating variants (maximise log D for q in F, "
+        "log(1 - D) for prior samples in f)")
+    lr: float = _key(1e-4, "Adam learning rate of the encoder and decoder (and gamma)")
+    prior_lr: float | None = _key(None, "Adam learning rate of the prior; null: lr")
+    disc_lr: float | None = _key(None, "Adam learning rate of the latent discriminator (aae) or the TC "
+                                       "discriminator (factorvae); null: lr")
+    adam_beta1: float = _key(0.9, "Adam's beta1 of every update but the discriminator's")
+    adam_beta2: float = _key(0.999, "Adam's beta2 of every update but the discriminator's")
+    # Kim & Mnih train FactorVAE's discriminator with (0.5, 0.9) at lr 1e-4 (the FactorVAE configs set these).
+    disc_adam_beta1: float | None = _key(None, "Adam's beta1 of the discriminator's update (aae, factorvae); null: "
+                                               "adam_beta1")
+    disc_adam_beta2: float | None = _key(None, "Adam's beta2 of the discriminator's update (aae, factorvae); null: "
+                                               "adam_beta2")
+    r1_penalty: float = _key(
+        0.0, "aae: R1 penalty r1/2 E_q|grad D|^2 on the discriminator at encoded codes (Mescheder et al. 2018); 0 "
+        "is the paper's game, > 0 keeps D smooth where q(z) lies")
+    kl_anneal_start: int = _key(0, "cvae only: joint step at which the KL weight w(t) starts rising linearly "
+                                   "from 1e-6")
+    kl_anneal_end: int = _key(0, "cvae only: joint step at which w(t) reaches 1 (the Variational U-Net: 3T/4 of T "
+                                 "steps); 0: w = 1 throughout")
 
     def __post_init__(self) -> None:
         _check(self.beta >= 0, f"objective.beta must be in [0, inf), got {self.beta}")
@@ -273,50 +296,57 @@ class TrainConfig:
     resumed; any other change is refused (rundir/checkpoints.py, ``check_resumable``).
     """
 
-    # joint training of encoder, decoder and prior
-    epochs: float = field(default=200, metadata={"resume_may_change": True})
-    # then the prior alone on the frozen encoder (paper: 50-100)
-    prior_epochs: float = field(default=0, metadata={"resume_may_change": True})
-    batch_size: int = 100
-    lr_halve_every: float | None = None  # epochs; CIFAR-10 in the paper halves every 250
-    seed: int = 0
-    # steps between metric logs (the only host syncs of the loop)
-    log_every: int = field(default=50, metadata={"resume_may_change": True})
-    # steps between checkpoints (one is always written at the end)
-    checkpoint_every: int = field(default=1000, metadata={"resume_may_change": True})
-    samples_every: int = field(default=0, metadata={"resume_may_change": True})  # steps between sample grids (0: end)
-    # steps between TensorBoard previews (samples, reconstructions, interpolation); 0: at every checkpoint
-    images_every: int = field(default=0, metadata={"resume_may_change": True})
-    device: str = field(default="auto", metadata={"resume_may_change": True})  # auto | cpu | cuda | cuda:N
-    threads: int | None = field(default=None, metadata={"resume_may_change": True})  # torch CPU threads; None: torch's
-    progress: bool = field(default=True, metadata={"resume_may_change": True})  # tqdm progress bar
+    epochs: float = _key(200, "joint training of encoder, decoder and prior", resume_may_change=True)
+    prior_epochs: float = _key(0, "then the prior alone on the frozen encoder (paper: 50-100)",
+                               resume_may_change=True)
+    batch_size: int = _key(100, "images per step (the global batch under torchrun)")
+    lr_halve_every: float | None = _key(None, "halve every learning rate every this many epochs (CIFAR-10 in the "
+                                              "paper: 250); null: constant")
+    seed: int = _key(0, "seed of the initialisation, the batch order and every noise draw")
+    log_every: int = _key(50, "steps between metric logs (the loop's only host syncs)", resume_may_change=True)
+    checkpoint_every: int = _key(1000, "steps between checkpoint saves (one is always saved at the end)",
+                                 resume_may_change=True)
+    samples_every: int = _key(0, "steps between sample grids in samples/step_N.png; 0: only the end's previews",
+                              resume_may_change=True)
+    images_every: int = _key(0, "steps between logged image previews (samples, reconstructions, interpolation); "
+                                "0: at every checkpoint", resume_may_change=True)
+    device: str = _key("auto", "auto, cpu, mps, cuda or cuda:N", resume_may_change=True)
+    threads: int | None = _key(None, "torch CPU threads; null: torch's default", resume_may_change=True)
+    progress: bool = _key(True, "show a progress bar", resume_may_change=True)
+    loggers: tuple[Literal["tensorboard", "mlflow", "wandb"], ...] = _key(
+        ("tensorboard",), "where scalars, image previews, the config and eval metrics go: tensorboard (RUN_DIR/tb), "
+        "mlflow (a file store in RUN_DIR/mlruns; pip install latentprior[mlflow]), wandb (offline, in "
+        "RUN_DIR/wandb; pip install latentprior[wandb])", resume_may_change=True)
     # Speed options (training/performance.py). None of them changes the algorithm; amp changes the arithmetic
     # (tests/test_performance.py bounds the first steps' losses against fp32), so only amp is fixed for a run.
-    # Those marked "kept_by_run" change the rounding, so a run keeps the value it was created with: a resume takes
+    # Those marked kept_by_run change the rounding, so a run keeps the value it was created with: a resume takes
     # it from the checkpoint's config, whatever the config passed says (training/run.py; docs/reproducibility.md).
-    amp: Literal["off", "bf16", "fp16"] = "off"  # autocast the updates' forward passes; fp16 adds a GradScaler
-    # torch.compile encoder, decoder, prior and discriminator (state_dict keys unchanged)
-    compile: bool = field(default=False, metadata={"resume_may_change": True})
-    # NHWC memory format for the conv nets and their batches. On by default since it measured faster on the CPU
-    # for every net (one thread: infogan 1.02-1.04x, conv4 1.1-1.2x, resnet 1.7x, unet 1.3x); runs created before
-    # record false and keep it.
-    channels_last: bool = field(default=True, metadata={"resume_may_change": True, "kept_by_run": True})
-    # Adam's implementation (objectives/optim.py). fused, the default: one in-place kernel per parameter, on the
-    # CPU as on CUDA (with channels_last, the paper's MNIST step 1.25-1.3x faster on the CPU than the loop and
-    # NCHW). auto: the rule of runs created before fused was the default, which their config.yaml says and which
-    # keeps its meaning there: fused on CUDA, the per-parameter loop elsewhere. loop, foreach: torch's two others.
-    adam_impl: Literal["auto", "loop", "foreach", "fused"] = field(
-        default="fused", metadata={"resume_may_change": True, "kept_by_run": True})
-    # Capture each step (every update: forward, backward, optimizer) as a CUDA graph and replay it; auto = on for
-    # one CUDA process without fp16 (GradScaler syncs with the host), off elsewhere (training/cuda_graphs.py)
-    cuda_graphs: Literal["auto", "on", "off"] = field(default="auto", metadata={"resume_may_change": True})
-    sync_bn: bool = False  # multi-process (torchrun) only: BatchNorm statistics over the global batch instead of
-    # each process's shard; a single process is unaffected
+    amp: Literal["off", "bf16", "fp16"] = _key(
+        "off", "autocast the updates' forward passes to bf16 or fp16 (fp16 adds a GradScaler)")
+    compile: bool = _key(False, "torch.compile encoder, decoder, prior and discriminator (state_dict keys "
+                                "unchanged)", resume_may_change=True)
+    # On by default since it measured faster on the CPU for every net (one thread: infogan 1.02-1.04x, conv4
+    # 1.1-1.2x, resnet 1.7x, unet 1.3x); runs created before record false and keep it.
+    channels_last: bool = _key(True, "NHWC memory format for the conv nets and their batches (a run keeps the "
+                                     "value it was created with)", resume_may_change=True, kept_by_run=True)
+    # fused, the default: one in-place kernel per parameter, on the CPU as on CUDA (with channels_last, the paper's
+    # MNIST step 1.25-1.3x faster on the CPU than the loop and NCHW). auto: the rule of runs created before fused
+    # was the default, which their config.yaml says and which keeps its meaning there.
+    adam_impl: Literal["auto", "loop", "foreach", "fused"] = _key(
+        "fused", "Adam's implementation (objectives/optim.py): fused, loop, foreach, or auto (fused on CUDA, the "
+        "per-parameter loop elsewhere: the rule of older runs); a run keeps the value it was created with",
+        resume_may_change=True, kept_by_run=True)
+    cuda_graphs: Literal["auto", "on", "off"] = _key(
+        "auto", "capture each step as a CUDA graph and replay it; auto = on for one CUDA process without fp16 "
+        "(GradScaler syncs with the host), off elsewhere", resume_may_change=True)
+    sync_bn: bool = _key(False, "multi-process (torchrun) only: BatchNorm statistics over the global batch instead "
+                                "of each process's shard")
 
     def __post_init__(self) -> None:
         _at_least(self, "train", epochs=0, prior_epochs=0, batch_size=1, log_every=1, checkpoint_every=1,
                   samples_every=0, images_every=0)
         _check(self.threads is None or self.threads >= 1, f"train.threads must be >= 1 or null, got {self.threads}")
+        _check(len(set(self.loggers)) == len(self.loggers), f"train.loggers names a logger twice: {list(self.loggers)}")
         _check(re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None,
                f"train.device: {self.device!r} is not valid; choose auto, cpu, mps, cuda or cuda:N")
 
@@ -331,12 +361,12 @@ class TrainConfig:
 class Config:
     """One run: everything needed to rebuild the model and continue training."""
 
-    data: DataConfig = field(default_factory=DataConfig)
-    net: NetConfig = field(default_factory=NetConfig)
-    prior: PriorConfig = field(default_factory=PriorConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = _section(DataConfig, "the dataset")
+    net: NetConfig = _section(NetConfig, "encoder/decoder networks")
+    prior: PriorConfig = _section(PriorConfig, "the latent prior p(z)")
+    model: ModelConfig = _section(ModelConfig, "latent size, encoder kind and reconstruction term")
+    objective: ObjectiveConfig = _section(ObjectiveConfig, "the bilevel objective and its optimizers")
+    train: TrainConfig = _section(TrainConfig, "the training loop")
 
     def __post_init__(self) -> None:
         if self.objective.kind == "aae":
@@ -350,10 +380,6 @@ class Config:
             _check(self.prior.kind == "normal", f"objective.kind 'factorvae' is a VAE with a fixed N(0, I) prior: "
                    f"set prior.kind 'normal', got '{self.prior.kind}'")
             _check(self.model.encoder == "gaussian", "objective.kind 'factorvae' needs model.encoder 'gaussian'")
-        if self.prior.disc_activation != "relu":
-            _check(self.objective.kind in DISCRIMINATOR_OBJECTIVES, f"prior.disc_activation only applies to "
-                   f"objective.kind 'aae' or 'factorvae' (a latent discriminator), but objective.kind is "
-                   f"'{self.objective.kind}'; remove prior.disc_activation")
         if self.prior.is_flow:
             _check(self.model.latent_dim >= 2, f"prior.kind '{self.prior.kind}' is a flow and needs "
                    f"model.latent_dim >= 2 (each layer conditions part of z on the rest), got {self.model.latent_dim}")
@@ -362,6 +388,10 @@ class Config:
         if self.model.likelihood in BINARY_LIKELIHOODS:
             _check(self.net.output == "sigmoid", f"model.likelihood '{self.model.likelihood}' reads the decoder's "
                    f"output as probabilities in [0, 1]: set net.output 'sigmoid', got '{self.net.output}'")
+        if self.prior.disc_activation != "relu":
+            _check(self.objective.kind in DISCRIMINATOR_OBJECTIVES, f"prior.disc_activation only applies to "
+                   f"objective.kind 'aae' or 'factorvae' (a latent discriminator), but objective.kind is "
+                   f"'{self.objective.kind}'; remove prior.disc_activation")
         self._check_conditional()
         if self.train.prior_epochs > 0:
             # a conditional normal prior N(mu(y), I) learns its mean: it has something to train
@@ -397,34 +427,35 @@ class EvalConfig:
     """How a finished run is evaluated: the one source of eval defaults for ``latentprior eval``,
     :func:`~latentprior.evaluation.evaluate_run` and a sweep file's ``eval:`` block.
 
-    Not part of :class:`Config`: evaluation never changes a run, so a run's config does not hold it.
+    Not part of :class:`Config`: evaluation never changes a run, so a run's config does not hold it. ``n`` and
+    ``n_ref`` are checked against the test set by :meth:`check_test_set` once the dataset is known.
     Metric names are checked against the metric registry by the evaluation package, which owns that list.
     """
 
-    metrics: tuple[str, ...] = ("fid", "pr", "kid")
-    n: int = 10000  # generated samples
-    # test images on the reference side; 0: min(n, |test|). Set it to score n samples against the whole test
-    # set (e.g. 5,000 samples against MNIST's 10,000 test images); capped at |test|.
-    n_ref: int = 0
-    batch_size: int = 100
-    nll_k: int = 100  # importance samples per test image for the IW-NLL
-    seed: int = 0  # the generated set depends on (seed, n) only
-    lpips_net: Literal["alex", "vgg"] = "alex"  # trunk of the LPIPS sample-diversity metric
-    lpips_pairs: int = 1000  # generated pairs it averages over
-    attributes: str = "default"  # attribute set of the separability classifier (evaluation.attributes)
-    separability_n: int = 5000  # generated samples; the most confident half per attribute is kept
-    # paths of the perceptual path length (StyleGAN uses 100,000); with ppl_max_n, per block. 1000 paths give a
-    # standard error of 2.0-3.1 % of the value on the MNIST study's models (VAE, beta-VAE, flow zT and z0)
-    ppl_n: int = 1000
-    ppl_epsilon: float = 1e-4  # step along the path; distances are scaled by 1/epsilon^2
-    # adaptive sample size: with ppl_max_n > ppl_n, blocks of ppl_n paths are drawn until the standard error of
-    # the PPL is below ppl_rel_se x its value or ppl_max_n paths are drawn; else (0) exactly ppl_n paths.
-    # Every record states the paths drawn, the standard error and whether it is below ppl_rel_se x the value.
-    ppl_max_n: int = 0
-    ppl_rel_se: float = 0.05
-    # face: StyleGAN's crop of aligned faces before LPIPS, rows [3c, 7c) and columns [2c, 6c) of an H x W image,
-    # c = H // 8 (the 32 x 32 face of a 64 x 64 CelebA image); none: the whole image
-    ppl_crop: Literal["none", "face"] = "none"
+    metrics: tuple[str, ...] = _key(("fid", "pr", "kid"), "metric names of the registry (latentprior.evaluation."
+                                                          "registry), e.g. fid, pr, kid, nll, lpips")
+    n: int = _key(10000, "generated samples (at most the test set's size)")
+    n_ref: int = _key(0, "test images on the reference side, at most the test set's size; 0: n (e.g. n 5000, n_ref "
+                         "10000 scores 5,000 samples against MNIST's whole test set)")
+    batch_size: int = _key(100, "images per forward pass (changes the speed, not the result)")
+    nll_k: int = _key(100, "importance samples per test image for the IW-NLL")
+    seed: int = _key(0, "seed of the generated set, which depends on (seed, n) only")
+    lpips_net: Literal["alex", "vgg"] = _key("alex", "trunk of the LPIPS sample-diversity metric")
+    lpips_pairs: int = _key(1000, "generated pairs the LPIPS diversity averages over")
+    attributes: str = _key("default", "attribute set of the separability classifier (evaluation.attributes)")
+    separability_n: int = _key(5000, "generated samples for separability; the most confident half per attribute "
+                                     "is kept")
+    # 1000 paths give a standard error of 2.0-3.1 % of the value on the MNIST study's models (VAE, beta-VAE,
+    # flow zT and z0)
+    ppl_n: int = _key(1000, "paths of the perceptual path length (StyleGAN uses 100,000); with ppl_max_n, per block")
+    ppl_epsilon: float = _key(1e-4, "step along a PPL path; distances are scaled by 1/epsilon^2")
+    ppl_max_n: int = _key(0, "adaptive PPL: with ppl_max_n > ppl_n, blocks of ppl_n paths are drawn until the "
+                             "standard error is below ppl_rel_se x the value or ppl_max_n paths are drawn; 0: "
+                             "exactly ppl_n paths (every record states the paths, the standard error and the test)")
+    ppl_rel_se: float = _key(0.05, "adaptive PPL: the target standard error relative to the value")
+    ppl_crop: Literal["none", "face"] = _key(
+        "none", "face: StyleGAN's crop of aligned faces before LPIPS, rows [3c, 7c) and columns [2c, 6c) of an H x W "
+        "image, c = H // 8 (the 32 x 32 face of a 64 x 64 CelebA image); none: the whole image")
 
     def __post_init__(self) -> None:
         _check(len(self.metrics) >= 1, "eval.metrics must name at least one metric")
@@ -433,3 +464,12 @@ class EvalConfig:
         _check(self.ppl_epsilon > 0, f"eval.ppl_epsilon must be > 0, got {self.ppl_epsilon}")
         _check(self.ppl_max_n >= 0, f"eval.ppl_max_n must be >= 0 (0: exactly ppl_n paths), got {self.ppl_max_n}")
         _check(0 < self.ppl_rel_se < 1, f"eval.ppl_rel_se must be in (0, 1), got {self.ppl_rel_se}")
+
+    def check_test_set(self, dataset: str, size: int) -> None:
+        """``n`` and ``n_ref`` against the test set of ``dataset`` (``size`` images): the reference side must hold
+        as many images as asked, else the numbers are not the protocol the config states (``latentprior eval``
+        and sweeps both ask here)."""
+        _check(self.n <= size, f"eval.n = {self.n} exceeds the {dataset} test set ({size} images), which the "
+               f"reference side is drawn from; set eval.n (--n, or a sweep's --eval-n) to at most {size}")
+        _check(self.n_ref <= size, f"eval.n_ref = {self.n_ref} exceeds the {dataset} test set ({size} images); set "
+               f"eval.n_ref (--n-ref) to at most {size} (0: n)")

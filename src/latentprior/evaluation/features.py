@@ -23,7 +23,7 @@ from .cache import FeatureCache
 from .statistics import FeatureStatistics, feature_statistics, iterate_features
 
 __all__ = ["SAMPLE_CHUNK", "FeatureSet", "chunk_generator", "extract", "generated_images", "images_sha1",
-           "make_feature_extractor", "reference_features", "to_uint8"]
+           "make_feature_extractor", "reference_features", "reference_cached", "to_uint8"]
 
 SAMPLE_CHUNK = 100
 
@@ -103,8 +103,7 @@ def reference_features(images: Tensor, extractor, *, dataset: str, split: str, k
     The key covers everything that changes the features: dataset, split, the images' bytes (sha1, computed
     here unless the caller has it) and count, and the extractor's protocol (network, weights hash, resize).
     """
-    key = {"dataset": dataset, "split": split, "data_sha1": data_sha1 or images_sha1(images),
-           "count": images.shape[0]} | extractor.protocol()
+    key = _reference_key(images, extractor, dataset, split, data_sha1)
     cache = FeatureCache(cache_dir)
     hit = _cached(cache, key, keep)
     if hit is not None:
@@ -119,6 +118,18 @@ def reference_features(images: Tensor, extractor, *, dataset: str, split: str, k
         if keep:
             cache.save_features(key, out.features)
     return out
+
+
+def _reference_key(images: Tensor, extractor, dataset: str, split: str, data_sha1: str | None) -> dict:
+    return {"dataset": dataset, "split": split, "data_sha1": data_sha1 or images_sha1(images),
+            "count": images.shape[0]} | extractor.protocol()
+
+
+def reference_cached(images: Tensor, extractor, *, dataset: str, split: str, keep: bool = False, cache_dir=None,
+                     data_sha1: str | None = None) -> bool:
+    """Whether :func:`reference_features` would read these features from the cache (no network pass)."""
+    key = _reference_key(images, extractor, dataset, split, data_sha1)
+    return _cached(FeatureCache(cache_dir), key, keep) is not None
 
 
 def _cached(cache: FeatureCache, key: dict, keep: bool) -> FeatureSet | None:

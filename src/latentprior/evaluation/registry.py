@@ -36,7 +36,7 @@ from .nll import check_nll_supported, iw_log_likelihood
 from .precision_recall import precision_recall
 
 __all__ = ["METRICS", "EvalInputs", "Metric", "UnknownMetricError", "NotConditional", "check_metrics",
-           "check_condition"]
+           "check_condition", "uses_reference"]
 
 PR_K = 3
 
@@ -60,10 +60,16 @@ class Metric:
     check: Callable[[EvalInputs], None] | None = None
     results: tuple[str, ...] = ("value",)
     condition: Literal["none", "required", "any"] = "none"
+    reference: bool = False  # reads the first n_ref (or n) test images: n and n_ref are bounded by the test set
 
 
 class NotConditional(ValueError, UserError):
     """A conditional metric was asked of a model without a condition."""
+
+
+def uses_reference(names: Iterable[str]) -> bool:
+    """Whether any of the metrics ``names`` compares with the first n_ref (or n) test images."""
+    return any(METRICS[m].reference for m in check_metrics(tuple(names)))
 
 
 def check_condition(name: str, model) -> None:
@@ -176,12 +182,12 @@ def _cond_mse(x: EvalInputs) -> dict:
 
 
 METRICS: dict[str, Metric] = {
-    "fid": Metric(_fid, "Frechet Inception distance", reads="statistics"),
+    "fid": Metric(_fid, "Frechet Inception distance", reads="statistics", reference=True),
     "pr": Metric(_pr, "improved precision and recall (k=3)", reads="features",
-                 results=("value", "precision", "recall")),
-    "kid": Metric(_kid, "kernel Inception distance", reads="features", results=("value", "std")),
+                 results=("value", "precision", "recall"), reference=True),
+    "kid": Metric(_kid, "kernel Inception distance", reads="features", results=("value", "std"), reference=True),
     "nll": Metric(_nll, "importance-weighted NLL of the test images (nats)",
-                  check=lambda x: check_nll_supported(x.model), results=("value", "std_err")),
+                  check=lambda x: check_nll_supported(x.model), results=("value", "std_err"), reference=True),
     "lpips": Metric(_lpips, "sample diversity: mean LPIPS between generated pairs", check=_lpips_trunk,
                     results=("value", "std_err")),
     "cond_lpips": Metric(_cond_lpips, "conditional diversity: mean LPIPS between two samples per test condition",
@@ -190,9 +196,9 @@ METRICS: dict[str, Metric] = {
                            "of one condition over LPIPS between samples of two", check=_check_cond_z_share,
                            results=("value", "std_err", "within", "between"), condition="required"),
     "cond_fid": Metric(_cond_fid, "FID of one sample per test condition against the test images",
-                       condition="required"),
+                       condition="required", reference=True),
     "cond_mse": Metric(_cond_mse, "reconstruction error of the test images given their condition",
-                       results=("value", "std_err"), condition="required"),
+                       results=("value", "std_err"), condition="required", reference=True),
     **{f"separability_{s.lower()}": Metric(lambda x, s=s: separability_record(x, s),
                                            f"linear separability of {s} (StyleGAN): exp(sum_i H(Y_i | SVM_i))",
                                            check=lambda x, s=s: check_separability(x, s))

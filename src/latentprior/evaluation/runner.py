@@ -20,9 +20,17 @@ import torch
 from latentprior.config import EvalConfig
 from latentprior.rundir import RunDir, write_eval_record
 
-from .features import extract, generated_images, images_sha1, make_feature_extractor, reference_features
+from .estimate import announce
+from .features import (
+    extract,
+    generated_images,
+    images_sha1,
+    make_feature_extractor,
+    reference_cached,
+    reference_features,
+)
 from .inputs import EvalInputs
-from .registry import METRICS, UnknownMetricError, check_condition, check_metrics
+from .registry import METRICS, UnknownMetricError, check_condition, check_metrics, uses_reference
 
 __all__ = ["UnknownMetricError", "evaluate_run", "make_feature_extractor"]
 
@@ -34,6 +42,8 @@ def _inputs(model, cfg, eval_cfg: EvalConfig, data_dir, weights_dir, progress) -
 
     test = load_dataset(cfg.data.name, "test", data_dir if data_dir is not None else cfg.data.dir,
                         verify=cfg.data.verify)
+    if uses_reference(eval_cfg.metrics):  # as a sweep checks it: a protocol the data can supply
+        eval_cfg.check_test_set(cfg.data.name, len(test))
     n_ref = min(eval_cfg.n_ref or eval_cfg.n, len(test))
     protocol = {"dataset": cfg.data.name, "split": "test", "n": eval_cfg.n, "n_ref": n_ref,
                 "n_ref_asked": eval_cfg.n_ref, "seed": eval_cfg.seed,
@@ -52,6 +62,11 @@ def _feature_pass(x: EvalInputs, names: tuple[str, ...], cache_dir) -> float:
     t0 = time.perf_counter()
     keep, bs, n = "features" in reads, x.eval.batch_size, x.eval.n
     extractor = make_feature_extractor(x.device)
+    if x.progress:  # say how long before a pass that may take minutes on a CPU
+        refs = x.test.images[:x.n_ref]
+        cached = reference_cached(refs, extractor, dataset=x.protocol["dataset"], split="test", keep=keep,
+                                  cache_dir=cache_dir, data_sha1=x.protocol["data_sha1"])
+        announce(extractor, refs, n, 0 if cached else x.n_ref)
     x.real = reference_features(x.test.images[:x.n_ref], extractor, dataset=x.protocol["dataset"], split="test",
                                 keep=keep, cache_dir=cache_dir, batch_size=bs, progress=x.progress,
                                 data_sha1=x.protocol["data_sha1"])

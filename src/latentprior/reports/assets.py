@@ -48,12 +48,12 @@ def _copy(src: Path, dest: Path) -> Path:
 
 
 def _display_size(path: Path, *, plot: bool = False) -> tuple[int, int]:
-    """Image grids: their size times the largest integer that keeps them within DISPLAY_WIDTH (at least 1), so
-    every pixel stays a crisp square. Plots (150 dpi): half their size, sharp on high-density screens."""
+    """Image grids: their size times the largest integer that keeps them within DISPLAY_WIDTH (at least 1: never
+    shrunk), so every pixel stays a crisp square. Plots (drawn at one pixel per CSS pixel): their own size."""
     with Image.open(path) as im:
         w, h = im.size
     if plot:
-        return w // 2, h // 2
+        return w, h
     k = max(1, DISPLAY_WIDTH // max(w, 1))
     return w * k, h * k
 

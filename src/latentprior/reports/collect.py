@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from latentprior.rundir import RunDir, SweepDir, read_eval_records, read_run_config, read_sweep_state
+from latentprior.rundir import RunDir, SweepDir, read_eval_records, read_progress, read_run_config, read_sweep_state
 
 __all__ = ["RunRecord", "collect_runs", "find_run_dirs", "metric_values", "model_label_from_config", "LABEL_KEYS"]
 
@@ -116,8 +116,15 @@ def _from_config(run_dir: Path) -> RunRecord:
     """A run made outside a sweep: labels from its config, "done" once it has eval results."""
     cfg = _read_config(run_dir) or {}
     metrics, n = _read_metrics(run_dir)
-    return RunRecord(run_dir.name, run_dir, "done" if metrics else "unknown", _labels_from_config(cfg), metrics, n,
-                     cfg)
+    return RunRecord(run_dir.name, run_dir, _status(run_dir, "done" if metrics else "unknown"),
+                     _labels_from_config(cfg), metrics, n, cfg)
+
+
+def _status(run_dir: Path, status: str) -> str:
+    """``status``, except that a run whose training stopped before its budget (``--max-steps``) and that is not
+    running or failed reads ``partial (N/M steps)``: its numbers are those of a model trained for N steps."""
+    progress = read_progress(run_dir) if status in ("done", "unknown", "pending") else None
+    return f"partial ({progress.describe()})" if progress is not None and not progress.finished else status
 
 
 def find_run_dirs(path: Path) -> list[Path]:
@@ -149,6 +156,7 @@ def collect_runs(path: str | Path) -> list[RunRecord]:
         labels.setdefault("model_label", labels.get("model", ""))
         result = rec.get("result") if isinstance(rec.get("result"), dict) else {}
         timing = {k: float(result[k]) for k in TIMING if isinstance(result.get(k), int | float)}
-        records.append(RunRecord(name, run_dir, rec.get("status", "pending"), labels, *_read_metrics(run_dir),
+        records.append(RunRecord(name, run_dir, _status(run_dir, str(rec.get("status", "pending"))), labels,
+                                 *_read_metrics(run_dir),
                                  _read_config(run_dir), timing))
     return records

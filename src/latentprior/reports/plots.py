@@ -3,7 +3,8 @@
 * metric vs β, one panel per dataset, one line per model, mean ± std over seeds as error bars. As in the
   paper, the β axis is categorical ("not to scale"): 0 and 1e-2 would not share a log axis.
 * metric vs latent dimension, one panel per dataset, one line per (model, β).
-* a run's loss curves from its ``metrics.jsonl``, one panel per loss, the prior-only phase shaded.
+* a run's loss curves from its ``metrics.jsonl``, one labelled panel per loss (>= 700 px wide), the prior-only
+  phase shaded.
 
 Every plot names its eval sample count on the y axis; rows of different sample counts go to separate files
 (``…_n200.png``), never onto one axis. Plots are written as PNG (150 dpi) and, for the summary plots, SVG.
@@ -20,7 +21,10 @@ from typing import Any
 from latentprior.atomic import atomic_write_bytes
 from latentprior.reports.tables import better
 
-__all__ = ["plot_metric_vs", "plot_vs_beta", "plot_vs_latent_dim", "plot_losses", "pyplot", "save_figure"]
+__all__ = ["plot_metric_vs", "plot_vs_beta", "plot_vs_latent_dim", "plot_losses", "pyplot", "save_figure",
+           "LOSS_DPI"]
+
+LOSS_DPI = 100  # loss curves: one image pixel per CSS pixel, so the page shows them at their own size
 
 _NAMES = {"beta": "β", "latent_dim": "dim"}
 
@@ -83,7 +87,7 @@ def plot_metric_vs(rows: list[dict[str, Any]], x: str, metric: str, out: str | P
         stds = [r[f"{metric}_std"] for r in members]
         err = None if all(math.isnan(e) for e in stds) else [0.0 if math.isnan(e) else e for e in stds]
         seeds = sorted({r["n"] for r in members})
-        label = ", ".join(str(members[0].get("model_label")) if k == "model" else
+        label = ", ".join(str(members[0].get("model")) if k == "model" else
                           f"{_NAMES.get(k, k)} = {v:g}" if isinstance(v, int | float) else f"{k} = {v}"
                           for k, v in zip(line_keys, key, strict=True))
         label += f" ({_range(seeds)} seed{'s' if seeds[-1] != 1 else ''})"
@@ -153,23 +157,30 @@ def _per_dataset(rows: list[dict[str, Any]], out_dir: str | Path, metric: str, x
 
 
 def plot_losses(records: list[dict[str, Any]], out: str | Path, title: str = "") -> Path | None:
-    """One panel per ``*/loss`` of a run's metrics.jsonl records against the step; the prior-only phase shaded.
-    None (nothing written) when no record holds a loss."""
+    """One panel per ``*/loss`` of a run's metrics.jsonl records against the step, the prior-only phase shaded;
+    at least 700 px wide at :data:`LOSS_DPI` (shown at its own size), every axis labelled. None (nothing written)
+    when no record holds a loss."""
     keys = sorted({k for r in records for k in r if k.endswith("/loss")})
     if not keys:
         return None
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(keys), figsize=(2.6 * len(keys), 2.0), squeeze=False)
+    ncols = min(len(keys), 3)
+    nrows = math.ceil(len(keys) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(7.0, 3.4 * ncols), 2.9 * nrows), squeeze=False)
     prior_steps = [r["step"] for r in records if r.get("phase") == "prior"]
-    for ax, key in zip(axes[0], keys, strict=True):
+    for ax, key in zip(axes.flat, keys, strict=False):  # a last row may have empty panels
         pts = [(r["step"], r[key]) for r in records if isinstance(r.get(key), int | float)]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2)
         if prior_steps:
             ax.axvspan(min(prior_steps), max(prior_steps), color="0.9", zorder=0, label="prior-only phase")
-        ax.set_title(key, fontsize=8)
-        ax.set_xlabel("step", fontsize=7)
-        ax.tick_params(labelsize=6)
+        ax.set_title(key, fontsize=10)
+        ax.set_xlabel("training step", fontsize=9)
+        ax.set_ylabel(key.split("/")[0] + " loss", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.set_visible(False)
     if title:
-        fig.suptitle(title, fontsize=8)
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return save_figure(fig, out)
+    return save_figure(fig, out, dpi=LOSS_DPI)

@@ -5,7 +5,8 @@ A *setting* is everything in a run's labels except the seed, plus the eval sampl
 different numbers are never pooled (FID is biased by n, so a mean over n = 50 and n = 200 means nothing);
 :func:`sample_count_warnings` says where that split a setting. The std is the sample standard deviation
 (ddof = 1); with one seed it is undefined and written empty. CSV values are written with ``repr`` (exact);
-Markdown rounds for reading. Files are written atomically.
+Markdown shows three significant digits, each std to its mean's decimal place (latentprior.formatting). Files are
+written atomically. The ``model`` column is the model's label (a sweep's ``label:``, else its name): one column.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from typing import Any
 
 from latentprior.atomic import atomic_write_bytes
 from latentprior.config import flatten
+from latentprior.formatting import fmt_label, fmt_mean_std, fmt_value
 from latentprior.reports.collect import LABEL_KEYS, TIMING, RunRecord
 
 __all__ = ["metric_columns", "summarize", "runs_table", "write_csv", "write_text", "markdown_table", "fmt",
+           "fmt_value", "fmt_mean_std", "fmt_label", "is_value_column",
            "sample_count_warnings", "config_differences", "better", "arrow", "LOWER_IS_BETTER", "HIGHER_IS_BETTER"]
 
 LOWER_IS_BETTER = ("fid", "kid", "nll", "cond_fid", "cond_mse")
@@ -48,6 +51,11 @@ def _setting_keys(records: list[RunRecord]) -> list[str]:
     return [k for k in LABEL_KEYS if k != "seed"] + extra
 
 
+def _model(r: RunRecord) -> Any:
+    """The model column: its label when the sweep gave one, else its name (never both: they say the same)."""
+    return r.labels.get("model_label") or r.labels.get("model")
+
+
 def _sort_key(value: Any) -> tuple:
     return (0, value, "") if isinstance(value, int | float) else (1, 0, str(value))
 
@@ -66,7 +74,8 @@ def summarize(records: list[RunRecord], metrics: list[str] | None = None) -> lis
     rows = []
     for gkey, members in groups.items():
         row: dict[str, Any] = dict(zip([*keys, "eval_n"], gkey, strict=True))
-        row["model_label"] = members[0].labels.get("model_label", row.get("model"))
+        if "model" in row:
+            row["model"] = _model(members[0])
         row["seeds"] = sorted(m.labels.get("seed") for m in members if m.metrics)
         row["n"] = len(row["seeds"])
         for m in metrics:
@@ -86,7 +95,8 @@ def runs_table(records: list[RunRecord], metrics: list[str] | None = None) -> li
     metrics = metrics if metrics is not None else metric_columns(records)
     keys = _setting_keys(records) + ["seed"]
     timed = [k for k in TIMING if any(k in r.timing for r in records)]
-    return [{"name": r.name, "status": r.status, **{k: r.labels.get(k) for k in keys}, "eval_n": r.eval_n,
+    return [{"name": r.name, "status": r.status, **{k: r.labels.get(k) for k in keys}, "model": _model(r),
+             "eval_n": r.eval_n,
              **{m: r.metrics.get(m, math.nan) for m in metrics},
              **{f"{k[:-2]}_min": r.timing[k] / 60 if k in r.timing else math.nan for k in timed}} for r in records]
 
@@ -144,13 +154,19 @@ def write_text(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
-def fmt(v: Any, digits: int = 4) -> str:
-    """A number for people: 4 significant digits, '–' for a missing one."""
-    if isinstance(v, float):
-        return "–" if math.isnan(v) else f"{v:.{digits}g}"
-    if isinstance(v, list):
-        return ",".join(str(x) for x in v)
-    return "" if v is None else str(v)
+def fmt(v: Any) -> str:
+    """A setting as written (``fmt_label``); measured numbers go through ``fmt_value`` / ``fmt_mean_std``."""
+    return fmt_label(v)
+
+
+def is_value_column(column: str) -> bool:
+    """Whether a table column holds a measured number (a metric or a time), shown to 3 significant digits, rather
+    than a setting (β, latent size, seed, sample count), shown as written."""
+    return column not in _SETTING_COLUMNS and not column.endswith(("_mean", "_std"))
+
+
+# Columns of the summary and runs tables that are settings or names, not measurements.
+_SETTING_COLUMNS = {"name", "status", "dataset", "model", "beta", "latent_dim", "seed", "seeds", "n", "eval_n"}
 
 
 def markdown_table(rows: list[dict[str, Any]], metrics: list[str] | None = None) -> str:
@@ -163,10 +179,9 @@ def markdown_table(rows: list[dict[str, Any]], metrics: list[str] | None = None)
         mets = [m for m in mets if m in metrics]
     header = cols + [f"{m}{arrow(m)} (mean ± std)" for m in mets]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    value_cols = {c for c in cols if is_value_column(c) and any(isinstance(r.get(c), float) for r in rows)}
     for row in rows:
-        cells = [fmt(row[c]) for c in cols]
-        for m in mets:
-            mean, std = row[f"{m}_mean"], row[f"{m}_std"]
-            cells.append("–" if math.isnan(mean) else fmt(mean) + ("" if math.isnan(std) else f" ± {fmt(std, 2)}"))
+        cells = [fmt_value(row[c]) if c in value_cols else fmt(row[c]) for c in cols]
+        cells += [fmt_mean_std(row[f"{m}_mean"], row[f"{m}_std"]) for m in mets]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -5,6 +5,8 @@
     metrics_log.py     metrics.jsonl: the tolerant reader and the appending writer
     eval_records.py    eval/<metric>.json, and which records a given protocol can reuse
     checkpoints.py     checkpoints/ and latest.json: verified, schema-checked payloads (imports torch)
+    progress.py        how far a run has trained (latest.json's step against its budget), without torch
+    logger_ids.py      loggers.json: the MLflow and W&B run ids of a run, so resuming continues them
     sweep_state.py     sweep.json
     lock.py            run.lock: one writer per run directory
 
@@ -23,7 +25,9 @@ from latentprior.rundir.eval_records import (
 )
 from latentprior.rundir.layout import PREVIEW_FILES, RunDir, SweepDir, UnsafePathError, child_name, inside, run_dir_of
 from latentprior.rundir.lock import RunLockError, run_lock
+from latentprior.rundir.logger_ids import read_logger_ids, write_logger_id
 from latentprior.rundir.metrics_log import MetricsLog, MetricsWriter, read_log, read_metrics
+from latentprior.rundir.progress import Progress, read_checkpoint_index, read_progress
 from latentprior.rundir.sweep_state import SweepState, SweepStateError, read_sweep_state
 
 __all__ = [
@@ -32,4 +36,5 @@ __all__ = [
     "MetricsLog", "MetricsWriter", "read_log", "read_metrics",
     "write_eval_record", "read_eval_record", "read_eval_records", "eval_value", "sample_count", "missing_metrics",
     "SweepState", "SweepStateError", "read_sweep_state", "RunLockError", "run_lock",
+    "Progress", "read_progress", "read_checkpoint_index", "read_logger_ids", "write_logger_id",
 ]

@@ -2,7 +2,8 @@
 
     checkpoints/step_NNNNNNNN.pt       torch.save of the payload (schema below)
     checkpoints/step_NNNNNNNN.sha256   its SHA-256, written before the checkpoint itself
-    checkpoints/latest.json            {file, sha256, step, bytes}: the checkpoint to resume from
+    checkpoints/latest.json            {file, sha256, step, bytes, total_steps, steps_per_epoch}: the checkpoint to
+                                       resume from (rundir/progress.py reads it without torch)
 
 A checkpoint holds the resolved config, the step, every module and optimizer state, the gradient scaler's state
 and the RNG states, so a model can be rebuilt from the run directory alone (:func:`latentprior.models.load_run`).
@@ -57,8 +58,12 @@ def _digest_path(ckpt: Path) -> Path:
     return ckpt.with_suffix(".sha256")
 
 
-def save_checkpoint(run_dir: str | os.PathLike[str] | RunDir, cfg: Config, step: int, state: dict[str, Any]) -> Path:
-    """Write ``checkpoints/step_{step:08d}.pt`` atomically (its digest first) and point ``latest.json`` at it."""
+def save_checkpoint(run_dir: str | os.PathLike[str] | RunDir, cfg: Config, step: int, state: dict[str, Any], *,
+                    budget: dict[str, int] | None = None) -> Path:
+    """Write ``checkpoints/step_{step:08d}.pt`` atomically (its digest first) and point ``latest.json`` at it.
+
+    ``budget`` (``total_steps``, ``steps_per_epoch``) goes into the index too, so that readers without torch
+    (reports) can tell a finished run from one stopped early, and resume can tell it has nothing to do."""
     payload = {"format": FORMAT, "library_version": latentprior.__version__, "torch_version": str(torch.__version__),
                "saved_at": time.time(), "config": config_to_dict(cfg), "step": int(step), **state}
     buf = io.BytesIO()
@@ -69,7 +74,8 @@ def save_checkpoint(run_dir: str | os.PathLike[str] | RunDir, cfg: Config, step:
     digest = hashlib.sha256(data).hexdigest()
     atomic_write_bytes(_digest_path(path), digest.encode())
     atomic_write_bytes(path, data)
-    index = {"file": path.name, "sha256": digest, "step": int(step), "bytes": len(data)}
+    index = {"file": path.name, "sha256": digest, "step": int(step), "bytes": len(data),
+             **{k: int(v) for k, v in (budget or {}).items()}}
     atomic_write_bytes(rd.checkpoint_index, json.dumps(index, indent=1).encode())
     for old in sorted(rd.checkpoints.glob("step_*.pt"))[:-_KEEP]:
         if old != path:

@@ -9,6 +9,9 @@ file stays inside its root.
       eval/<metric>.json          one record per metric (rundir/eval_records.py)
       samples/                    preview grids drawn by training (samples.png, reconstructions.png, ...)
       tb/                         TensorBoard events (training/tensorboard.py writes them)
+      mlruns/                     MLflow's file store, with train.loggers: [..., mlflow] (training/loggers.py)
+      wandb/                      W&B's offline run files, with train.loggers: [..., wandb] (training/loggers.py)
+      loggers.json                the MLflow run id and W&B run id, so a resumed run continues them (logger_ids.py)
       figures/                    paper figures drawn from the run
       priors/<name>/              priors fitted after training (ex-post), each with its own checkpoint
       run.lock                    the writer's advisory lock (rundir/lock.py)
@@ -127,6 +130,21 @@ class RunDir:
     @property
     def tensorboard(self) -> Path:
         return self.path / "tb"
+
+    @property
+    def mlruns(self) -> Path:
+        """MLflow's file store (its tracking URI is this folder's ``file://`` address)."""
+        return self.path / "mlruns"
+
+    @property
+    def wandb(self) -> Path:
+        """Where W&B writes its run files: ``wandb.init(dir=...)`` is given this folder's parent, the run directory,
+        and makes this folder in it."""
+        return self.path / "wandb"
+
+    @property
+    def logger_ids(self) -> Path:
+        return self.path / "loggers.json"
 
     @property
     def figures(self) -> Path:

@@ -109,6 +109,7 @@ def _rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _write_tables(rows: list[dict[str, Any]], out: Path, task: ConditionalTask) -> None:
+    from latentprior.formatting import fmt_mean_std
     from latentprior.reports.tables import fmt, write_csv
 
     write_csv(rows, out / "table.csv")
@@ -119,7 +120,7 @@ def _write_tables(rows: list[dict[str, Any]], out: Path, task: ConditionalTask) 
              "| model | prior | β | FID ↓ | reconstruction MSE ↓ | LPIPS diversity ↑ |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['prior']} | {fmt(r['beta'])} | {fmt(r['fid'])} | {fmt(r['recon_mse'])} "
-                     f"| {fmt(r['lpips_diversity'])} ± {fmt(r['lpips_std_err'], 2)} |")
+                     f"| {fmt_mean_std(r['lpips_diversity'], r['lpips_std_err'])} |")
     lines += ["", "Paper (DeepFashion, Table 2): LPIPS diversity 0.184 (Variational U-Net) -> 0.236 (conditional "
               "flow prior, no KL term); IS 2.63 -> 2.70."]
     atomic_write_bytes(out / "table.md", ("\n".join(lines) + "\n").encode())

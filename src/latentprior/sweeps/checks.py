@@ -24,7 +24,8 @@ __all__ = ["check_sample_counts", "changed_runs", "changed_runs_message", "confi
 # train.adam_impl and train.channels_last: a run keeps its own when resumed (TrainConfig.kept_from).
 NOT_COMPARED = frozenset({"data.dir", "data.download", "data.verify", "train.progress", "train.threads",
                           "train.device", "train.log_every", "train.checkpoint_every", "train.samples_every",
-                          "train.images_every", "train.compile", "train.channels_last", "train.adam_impl"})
+                          "train.images_every", "train.compile", "train.channels_last", "train.adam_impl",
+                          "train.loggers"})
 
 
 class ChangedRunsError(ConfigError):
@@ -35,15 +36,14 @@ def check_sample_counts(ev: EvalConfig, trials: list[Trial]) -> None:
     """``eval.n`` must not exceed the test set of any run's dataset: the reference side would then hold fewer
     images than the generated side, and the numbers would not be the protocol the sweep file states."""
     from latentprior.data.load import SIZES
+    from latentprior.evaluation.registry import uses_reference
 
+    if not uses_reference(ev.metrics):  # metrics of generated samples alone have no reference side to fill
+        return
     for name in sorted({t.cfg.data.name for t in trials}):
         size = SIZES.get(name, {}).get("test")
-        if size is not None and ev.n > size:
-            raise ConfigError(f"eval.n = {ev.n} exceeds the {name} test set ({size} images); "
-                              f"set eval.n (or --eval-n) to at most {size}")
-        if size is not None and ev.n_ref > size:
-            raise ConfigError(f"eval.n_ref = {ev.n_ref} exceeds the {name} test set ({size} images); "
-                              f"set it to at most {size} (0: min(n, |test|))")
+        if size is not None:
+            ev.check_test_set(name, size)  # the rule `latentprior eval` applies too, with the test set it loads
 
 
 def _plain(v: Any) -> str:

@@ -22,9 +22,9 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from latentprior.config import EvalConfig
+from latentprior.formatting import fmt_metrics
+from latentprior.progress_bar import progress_bar
 from latentprior.rundir import RunDir, SweepDir, SweepState, missing_metrics
 from latentprior.sweeps.backends import Failure, make_executor
 from latentprior.sweeps.checks import (
@@ -103,8 +103,9 @@ class _Progress:
     postfix says how many are done, failed, running and waiting for a retry."""
 
     def __init__(self, name: str, total: int, done: int, enabled: bool) -> None:
-        self.bar = tqdm(total=total, initial=done, desc=f"sweep {name}", unit="run", disable=not enabled,
-                        dynamic_ncols=True)
+        # rounded down: 199 of 200 runs reads 99 %, not 100 %, while the last one still runs
+        self.bar = progress_bar(total=total, initial=done, desc=f"sweep {name}", unit="run", disable=not enabled,
+                                dynamic_ncols=True)
         self.done, self.failed, self.running, self.retrying = done, 0, 0, 0
 
     def show(self) -> None:
@@ -200,7 +201,7 @@ def _execute(spec: SweepSpec, out: SweepDir, state: SweepState, todo: list[Trial
             bar.running = len(inflight)
             if ok:
                 state.mark(t.name, "done", error=None, result=value, eval=read_eval(run_dir, metrics))
-                bar.finished(True, f"done    {t.name}  {read_eval(run_dir, metrics)}")
+                bar.finished(True, f"done    {t.name}  {fmt_metrics(read_eval(run_dir, metrics))}")
                 continue
             final = _final(value, previous.get(t.name), attempts[t.name], spec.retries)
             previous[t.name] = value.signature

@@ -59,10 +59,12 @@ _META_KEYS = {"base", "label", "grid"}  # keys of a dataset/model entry that are
 class Resources:
     """A sweep file's ``resources:`` block: what each trial asks of the executor, and how many run at once."""
 
-    cpus_per_trial: float = 1
-    gpus_per_trial: float = 0
-    threads: int = 1  # torch CPU threads inside each trial
-    max_concurrent: int | None = None  # None: as many as the CPUs allow (a cluster: as Ray schedules)
+    cpus_per_trial: float = field(default=1, metadata={"help": "CPUs Ray reserves for each trial"})
+    gpus_per_trial: float = field(default=0, metadata={"help": "GPUs Ray reserves for each trial (fractions share "
+                                                                "one)"})
+    threads: int = field(default=1, metadata={"help": "torch CPU threads inside each trial"})
+    max_concurrent: int | None = field(default=None, metadata={
+        "help": "trials at once; null: as many as the CPUs allow (on a cluster: as Ray schedules)"})
 
     def __post_init__(self) -> None:
         for key in ("cpus_per_trial", "gpus_per_trial"):

@@ -23,6 +23,7 @@ from latentprior.sweeps.grid import SweepSpec, Trial
 __all__ = ["run_trial", "make_payload", "read_eval", "TrialFn"]
 
 TrialFn = Callable[[dict[str, Any]], dict[str, Any]]
+ENV = ("LATENTPRIOR_DATA_DIR", "LATENTPRIOR_WEIGHTS_DIR", "LATENTPRIOR_CACHE_DIR")
 
 
 def make_payload(trial: Trial, spec: SweepSpec, out: SweepDir) -> dict[str, Any]:
@@ -37,6 +38,8 @@ def make_payload(trial: Trial, spec: SweepSpec, out: SweepDir) -> dict[str, Any]
         "config": config_to_dict(trial.cfg),
         "eval": {**dataclasses.asdict(ev), "metrics": missing},
         "threads": spec.resources.threads,
+        # where the data, trunk weights and caches are: a worker on another machine gets the driver's settings
+        "env": {k: os.environ[k] for k in ENV if os.environ.get(k)},
     }
 
 
@@ -58,8 +61,13 @@ def _default_evaluate(run_dir, eval_cfg, **kwargs):
     return evaluate_run(run_dir, eval_cfg, **kwargs)
 
 
-def _rounded(v: Any) -> float | None:
-    return round(float(v), 2) if isinstance(v, int | float) else None
+def _train_total(summary: dict[str, Any], t_train: float) -> float | None:
+    """The run's training over every attempt: the loop's seconds in earlier attempts (the checkpoint's total less
+    this session's loop) plus this whole attempt's ``train_s``, so it is never below ``train_s``."""
+    total, this_loop = summary.get("train_s_total"), summary.get("wall_s")
+    if not isinstance(total, int | float) or not isinstance(this_loop, int | float):
+        return None
+    return round(max(0.0, float(total) - float(this_loop)) + t_train, 2)
 
 
 def run_trial(payload: dict[str, Any], *, train_fn: Callable | None = None,
@@ -74,6 +82,7 @@ def run_trial(payload: dict[str, Any], *, train_fn: Callable | None = None,
 
     train_fn = train_fn or _default_train
     evaluate_fn = evaluate_fn or _default_evaluate
+    os.environ.update(payload.get("env") or {})
     threads = int(payload.get("threads") or 0)
     if threads > 0:
         torch.set_num_threads(threads)
@@ -87,15 +96,15 @@ def run_trial(payload: dict[str, Any], *, train_fn: Callable | None = None,
         t_train = time.perf_counter() - t0
         if payload["eval"]["metrics"]:
             evaluate_fn(run_dir, eval_config_from_dict(payload["eval"]), data_dir=cfg.data.dir, progress=False)
-            from latentprior.training.tensorboard import write_hparams
+            from latentprior.training.loggers import write_summaries
 
-            write_hparams(run_dir)  # TensorBoard's hparams table: the config with the eval metrics
+            write_summaries(run_dir)  # each logger's summary (TensorBoard's hparams table) with the eval metrics
     return {
         "name": payload["name"],
         "steps": summary.get("step"),
         "steps_this_session": summary.get("steps_this_session"),
         "train_s": round(t_train, 2),  # this attempt: opening the run, its data and the steps it took
-        "train_total_s": _rounded(summary.get("train_s_total")),  # the run's steps over every attempt
+        "train_total_s": _train_total(summary, t_train),
         "wall_s": round(time.perf_counter() - t0, 2),
         "host": socket.gethostname(),
         "pid": os.getpid(),

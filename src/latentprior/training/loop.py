@@ -13,17 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from latentprior.config import Config
+from latentprior.data.load import SIZES
+from latentprior.progress_bar import progress_bar
 from latentprior.rundir import RunDir, run_lock
+from latentprior.rundir.checkpoints import check_resumable, latest_checkpoint, load_checkpoint
 from latentprior.sampling.grid import save_image_grid
 from latentprior.training import distributed
 from latentprior.training.device import peak_memory_mb
+from latentprior.training.loggers import write_summaries
 from latentprior.training.metrics_log import MetricLogger, MetricWindow, NonFiniteLossError
 from latentprior.training.previews import RECON_PAIRS, preview_grids, preview_images, sample_images, save_previews
-from latentprior.training.run import Run, open_run
-from latentprior.training.tensorboard import write_hparams
+from latentprior.training.run import Run, RunBudget, open_run
 
 __all__ = ["train"]
 
@@ -33,25 +35,57 @@ def train(cfg: Config, run_dir: str | Path, *, max_steps: int | None = None) -> 
 
     Holds the run directory's lock throughout (rank 0, the one writer), so a second writer fails at once.
     Returns a summary: steps done, images/s, peak memory (MiB), last logged metrics, wall time (this session's
-    and, as ``train_s_total``, the run's over all sessions).
+    and, as ``train_s_total``, the run's over all sessions). A run already at or past where this session would
+    stop is left exactly as it is: the summary then says why under ``nothing_to_do``.
     """
     with run_lock(run_dir) if distributed.current().is_main else contextlib.nullcontext():
-        return _train(cfg, run_dir, max_steps)
+        return _nothing_to_do(cfg, run_dir, max_steps) or _train(cfg, run_dir, max_steps)
+
+
+def _nothing_to_do(cfg: Config, run_dir: str | Path, max_steps: int | None) -> dict[str, Any] | None:
+    """The summary of a run whose latest checkpoint is already at the end of ``cfg``'s budget or at/past
+    ``max_steps``, read without opening the run (which would rewrite its config, previews and logs); else None."""
+    index = latest_checkpoint(run_dir)
+    if index is None:
+        return None
+    step, total = index["step"], _total_steps(cfg, index)
+    if total is None:  # the budget cannot be told without opening the run
+        return None
+    if max_steps is not None and step >= max_steps < total:
+        why = f"already at step {step}, at or past --max-steps {max_steps}"
+    elif step >= total:
+        why = f"already trained to step {step} of {total}, its whole budget"
+    else:
+        return None
+    ckpt = load_checkpoint(run_dir)
+    check_resumable(ckpt["config"], cfg)  # a config that changes the model is refused, with or without work to do
+    return {"step": step, "total_steps": total, "steps_this_session": 0, "wall_s": 0.0,
+            "train_s_total": float(ckpt.get("train_seconds", 0.0)), "images_per_s": 0.0,
+            "metrics": ckpt.get("metrics", {}), "run_dir": str(run_dir), "nothing_to_do": why}
+
+
+def _total_steps(cfg: Config, index: dict[str, Any]) -> int | None:
+    """The budget's steps under ``cfg`` (which may add epochs to the saved run's): from the steps per epoch the
+    checkpoint index records, else (older runs) from the training split's known size; None if neither tells."""
+    per_epoch = index.get("steps_per_epoch")
+    if not (isinstance(per_epoch, int) and per_epoch > 0):
+        per_epoch = SIZES.get(cfg.data.name, {}).get("train", 0) // cfg.train.batch_size
+    return RunBudget(cfg, per_epoch).total_steps if per_epoch > 0 else None
 
 
 def _train(cfg: Config, run_dir: str | Path, max_steps: int | None) -> dict[str, Any]:
     run, tc = open_run(cfg, run_dir), cfg.train
     start, seconds_before = run.steps_done, run.train_seconds
     end = run.budget.total_steps if max_steps is None else min(run.budget.total_steps, max_steps)
-    logger = MetricLogger(run.run_dir, resume_step=start) if run.ctx.is_main else None
+    logger = MetricLogger(run.run_dir, resume_step=start, loggers=tc.loggers) if run.ctx.is_main else None
     window, last, t_start = MetricWindow(run.ctx, run.run_dir, start), {}, time.perf_counter()
 
     def trained() -> float:  # the run's training seconds over every session, this one up to now
         return seconds_before + time.perf_counter() - t_start
 
     check_every = 1 if run.device.type == "cpu" else tc.log_every  # a GPU would sync for every check
-    bar = tqdm(total=end, initial=start, desc=f"train {run.run_dir.name}", dynamic_ncols=True,
-               disable=not (tc.progress and run.ctx.is_main))
+    bar = progress_bar(total=end, initial=start, desc=f"train {run.run_dir.name}", dynamic_ncols=True,
+                       disable=not (tc.progress and run.ctx.is_main))
     try:
         while run.steps_done < end:
             phase = run.phase
@@ -66,14 +100,14 @@ def _train(cfg: Config, run_dir: str | Path, max_steps: int | None) -> dict[str,
                 last = _log(run, window, logger, bar, phase)
             if run.ctx.is_main and tc.samples_every and step % tc.samples_every == 0:
                 _save_samples(run, 64, RunDir(run.run_dir).sample_grid(step))
-            if (logger is not None and logger.board is not None and step % _images_every(tc) == 0
-                    and step != run.budget.total_steps):  # the last step's previews are drawn by _finish
-                logger.board.images(step, preview_grids(_previews(run, 64)))
+            if (logger is not None and logger.loggers and step % _images_every(tc) == 0
+                    and step != end):  # the session's last previews are drawn by _finish
+                logger.images(step, preview_grids(_previews(run, 64)))
             if save:
                 run.train_seconds = trained()
                 run.save_checkpoint(last)
             bar.update(1)
-        if run.ctx.is_main and (run.steps_done == run.budget.total_steps or max_steps is None):
+        if run.ctx.is_main:  # the end of the budget, or an early stop (--max-steps): a partial run has pictures too
             _finish(run, logger)
     finally:
         bar.close()
@@ -95,7 +129,7 @@ def _check_weights(run: Run, step: int, phase: str) -> None:
             f"check the data, then `latentprior resume`")
 
 
-def _log(run: Run, window: MetricWindow, logger: MetricLogger | None, bar: tqdm, phase: str) -> dict[str, Any]:
+def _log(run: Run, window: MetricWindow, logger: MetricLogger | None, bar, phase: str) -> dict[str, Any]:
     """The window's means (the loop's one host sync), logged by rank 0 and shown on the progress bar."""
     step = run.steps_done
     means, images_per_s = window.means(step, phase)
@@ -129,13 +163,14 @@ def _previews(run: Run, n_samples: int) -> dict:
 
 
 def _finish(run: Run, logger: MetricLogger | None) -> None:
-    """The end of the budget: the report's pictures in RUN_DIR/samples, the same in TensorBoard, the hparams."""
+    """The end of a session (at the end of the budget or stopped early): the report's pictures in RUN_DIR/samples,
+    the same to every logger, and each logger's summary (TensorBoard's hparams)."""
     images = _previews(run, 100)
     save_previews(images, run.run_dir)
-    if logger is not None and logger.board is not None:
-        logger.board.images(run.steps_done, preview_grids(images))
-        logger.close()  # flushed before the hparams are written beside it
-        write_hparams(run.run_dir)
+    if logger is not None:
+        logger.images(run.steps_done, preview_grids(images))
+        write_summaries(run.run_dir, logger.loggers)  # the config with the final losses, to every logger
+        logger.close()
 
 
 def _summary(run: Run, start: int, wall: float, last: dict[str, Any]) -> dict[str, Any]:

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from latentprior.atomic import writing
 from latentprior.errors import UserError
 from latentprior.rundir import MetricsWriter, RunDir
 from latentprior.training import distributed
-from latentprior.training.tensorboard import RunBoard
+from latentprior.training.loggers import open_loggers
 
 __all__ = ["MetricWindow", "NonFiniteLossError", "MetricLogger"]
 
@@ -80,29 +80,34 @@ class MetricWindow:
 
 
 class MetricLogger:
-    """Appends to ``RUN_DIR/metrics.jsonl`` (through :class:`~latentprior.rundir.MetricsWriter`) and, through
-    :class:`~latentprior.training.tensorboard.RunBoard` (``self.board``), writes the same numbers to ``RUN_DIR/tb``.
+    """Appends to ``RUN_DIR/metrics.jsonl`` (through :class:`~latentprior.rundir.MetricsWriter`) and gives the same
+    numbers, and the previews, to each logger of ``train.loggers`` (``self.loggers``, training/loggers.py:
+    TensorBoard in ``RUN_DIR/tb`` by default, MLflow, W&B).
 
     On resume, records after the resume step are dropped first (unparsed; a malformed line before it is dropped
     with a logged notice) so the file reads as one uninterrupted run; the TensorBoard events after it are purged
     the same way.
     """
 
-    def __init__(self, run_dir: Path, resume_step: int = 0, tensorboard: bool = True) -> None:
+    def __init__(self, run_dir: Path, resume_step: int = 0, loggers: Iterable[str] = ("tensorboard",)) -> None:
         rd = RunDir(run_dir)
         self._log = MetricsWriter(rd, resume_step)
-        with writing(rd.tensorboard):
-            self.board = RunBoard(rd, resume_step) if tensorboard else None
+        self.loggers = open_loggers(loggers, rd, resume_step)
 
     def log(self, step: int, values: dict[str, Any]) -> None:
         self._log.write(step, values)
-        if self.board is not None:
-            self.board.scalars(step, values)
+        for logger in self.loggers:
+            logger.scalars(step, values)
+
+    def images(self, step: int, grids: dict[str, Any]) -> None:
+        """Preview grids (uint8 (H, W, 3)) to every logger."""
+        for logger in self.loggers:
+            logger.images(step, grids)
 
     def close(self) -> None:
-        """Close the log and the TensorBoard writer (a second call does nothing)."""
+        """Close the log and every logger (a second call does nothing)."""
         if self._log.closed:
             return
         self._log.close()
-        if self.board is not None:
-            self.board.close()
+        for logger in self.loggers:
+            logger.close()

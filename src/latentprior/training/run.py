@@ -177,7 +177,9 @@ class Run:
         """Checkpoint the current step with the last logged ``metrics``; every process takes part, rank 0 writes."""
         state = self.checkpoint_state()
         if self.ctx.is_main and self.run_dir is not None:
-            save_checkpoint(self.run_dir, self.cfg, self.steps_done, {**state, "metrics": metrics})
+            save_checkpoint(self.run_dir, self.cfg, self.steps_done, {**state, "metrics": metrics},
+                            budget={"total_steps": self.budget.total_steps,
+                                    "steps_per_epoch": self.budget.steps_per_epoch})
 
 
 def open_run(cfg: Config, run_dir: str | Path | None, *, data: ImageDataset | None = None) -> Run:
