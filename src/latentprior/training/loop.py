@@ -16,6 +16,8 @@ import torch
 from tqdm.auto import tqdm
 
 from latentprior.config import Config
+from latentprior.data.dataset import ImageDataset
+from latentprior.models import LatentAutoencoder
 from latentprior.rundir import RunDir, run_lock
 from latentprior.sampling.grid import save_image_grid
 from latentprior.training import distributed
@@ -28,19 +30,21 @@ from latentprior.training.tensorboard import write_hparams
 __all__ = ["train"]
 
 
-def train(cfg: Config, run_dir: str | Path, *, max_steps: int | None = None) -> dict[str, Any]:
+def train(cfg: Config, run_dir: str | Path, *, max_steps: int | None = None, data: ImageDataset | None = None,
+          model: LatentAutoencoder | None = None) -> dict[str, Any]:
     """Train (or continue) the run in ``run_dir`` up to the config's budget or global step ``max_steps``.
 
-    Holds the run directory's lock throughout (rank 0, the one writer), so a second writer fails at once.
-    Returns a summary: steps done, images/s, peak memory (MiB), last logged metrics, wall time (this session's
-    and, as ``train_s_total``, the run's over all sessions).
+    ``data``/``model``: your images and model instead of the config's (:func:`~latentprior.training.run.open_run`;
+    :class:`latentprior.Trainer` passes them). Holds the run directory's lock throughout (rank 0, the one writer),
+    so a second writer fails at once. Returns a summary: steps done, images/s, peak memory (MiB), last logged
+    metrics, wall time (this session's and, as ``train_s_total``, the run's over all sessions).
     """
     with run_lock(run_dir) if distributed.current().is_main else contextlib.nullcontext():
-        return _train(cfg, run_dir, max_steps)
+        return _train(open_run(cfg, run_dir, data=data, model=model), max_steps)
 
 
-def _train(cfg: Config, run_dir: str | Path, max_steps: int | None) -> dict[str, Any]:
-    run, tc = open_run(cfg, run_dir), cfg.train
+def _train(run: Run, max_steps: int | None) -> dict[str, Any]:
+    tc = run.cfg.train
     start, seconds_before = run.steps_done, run.train_seconds
     end = run.budget.total_steps if max_steps is None else min(run.budget.total_steps, max_steps)
     logger = MetricLogger(run.run_dir, resume_step=start) if run.ctx.is_main else None
