@@ -76,7 +76,9 @@ def _data(data: Any, base: DataConfig):
     ds = data if isinstance(data, ImageDataset) else as_image_dataset(data)
     # a whole official training split passed as an object is recorded by name: `latentprior eval` finds its test split
     official = ds.name in SIZES and ds.split == "train" and len(ds) == SIZES[ds.name]["train"]
-    return DataConfig(name=ds.name if official else "custom", condition=base.condition), ds
+    if official:
+        return DataConfig(name=ds.name, dir=base.dir if base.name == ds.name else None, condition=base.condition), ds
+    return DataConfig(name="custom", condition=base.condition), ds
 
 
 def _model_sections(model, base: Config) -> dict[str, Any]:

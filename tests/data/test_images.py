@@ -169,3 +169,12 @@ def _eval(metrics, n):
     from latentprior.config import EvalConfig
 
     return EvalConfig(metrics=tuple(metrics), n=n)
+
+
+def test_a_relative_folder_does_not_make_a_sweep_run_look_changed(tmp_path, monkeypatch):
+    from latentprior.sweeps.checks import config_changes
+
+    monkeypatch.chdir(tmp_path)
+    saved = {"data": {"name": "images", "path": str(tmp_path / "faces")}}  # what the run recorded: absolute
+    assert config_changes(saved, {"data": {"name": "images", "path": "faces"}}) == []
+    assert config_changes(saved, {"data": {"name": "images", "path": "other"}}) != []
