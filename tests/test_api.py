@@ -118,7 +118,7 @@ def test_a_model_of_another_architecture_is_refused_in_one_line(twins):
     root = twins[0]
     before = load_checkpoint(root / "split")["step"]
     trainer = _trainer(root / "split")
-    trainer.train = lp.TrainConfig(epochs=2, prior_epochs=0.5, batch_size=50, log_every=1, checkpoint_every=4,
+    trainer.train_config = lp.TrainConfig(epochs=2, prior_epochs=0.5, batch_size=50, log_every=1, checkpoint_every=4,
                                    progress=False)
     with pytest.raises(CheckpointError) as e:
         trainer.fit(_model(width=4), _images())

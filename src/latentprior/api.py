@@ -114,9 +114,9 @@ class Trainer:
         self.config = _as_config(config)
         # kept apart until fit: with a model object, the config's own model sections are replaced, and rules
         # across sections (an aae objective needs an implicit prior) are checked on the sections the run records
-        self.objective = self.config.objective if objective is None else _section(objective, ObjectiveConfig,
-                                                                                     "objective")
-        self.train = self.config.train if train is None else _section(train, TrainConfig, "train")
+        self.objective_config = (self.config.objective if objective is None
+                                 else _section(objective, ObjectiveConfig, "objective"))
+        self.train_config = self.config.train if train is None else _section(train, TrainConfig, "train")
         self.summary: dict[str, Any] | None = None
         self._model = None
 
@@ -124,7 +124,7 @@ class Trainer:
         """(the config the run will record, the images it trains on or None): what :meth:`fit` passes to
         :func:`~latentprior.training.train`. A config the rules refuse raises its one-line ConfigError here."""
         data_cfg, images = _data(data, self.config.data)
-        cfg = Config(data=data_cfg, objective=self.objective, train=self.train,
+        cfg = Config(data=data_cfg, objective=self.objective_config, train=self.train_config,
                      **_model_sections(model, self.config))
         return cfg, images
 
