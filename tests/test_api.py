@@ -189,3 +189,20 @@ def test_images_in_any_container_become_the_same_dataset():
         as_image_dataset(x.float())
     with pytest.raises(lp.DataError, match="differ in shape"):
         as_image_dataset([np.zeros((28, 28), np.uint8), np.zeros((32, 32), np.uint8)])
+
+
+def test_cuda_graphs_auto_stays_eager_for_your_modules(monkeypatch):
+    # graph capture would replay code it cannot see into; `auto` keeps such a step eager, `on` is the user's call
+    from latentprior.training import run as run_module
+
+    seen = []
+    real = run_module.use_cuda_graphs
+    monkeypatch.setattr(run_module, "use_cuda_graphs", lambda tc, dev, mp, blocker: seen.append(blocker) or
+                        real(tc, dev, mp, blocker))
+    data = lp.as_image_dataset(_images(100))
+    cfg, _ = lp.Trainer("unused", objective="vae", train={"batch_size": 50, "device": "cpu"}).resolve(_model(), data)
+    lp.open_run(cfg, None, model=_model(), data=data)
+    lp.open_run(lp.Config(data=lp.DataConfig(name="custom"), net=lp.NetConfig(width=0.0625),
+                          prior=lp.PriorConfig(kind="normal"), train=lp.TrainConfig(batch_size=50, device="cpu")),
+                None, data=data)
+    assert seen == ["the model holds modules from outside latentprior", None]

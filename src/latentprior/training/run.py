@@ -261,7 +261,12 @@ def _objective(cfg: Config, model: LatentAutoencoder, device: torch.device,
     step captured as CUDA graphs when ``train.cuda_graphs`` asks for it."""
     tc = cfg.train
     objective = build_objective(cfg, model)
-    graphs = use_cuda_graphs(tc, device, ctx.enabled, objective.graph_blocker)
+    blocker = objective.graph_blocker
+    if blocker is None and tc.cuda_graphs == "auto" and has_user_modules(cfg):
+        # code from outside the library may sync with the host or branch on data, which a captured graph cannot
+        # replay: auto stays eager for it, and train.cuda_graphs on is the user's statement that it is capturable
+        blocker = "the model holds modules from outside latentprior"
+    graphs = use_cuda_graphs(tc, device, ctx.enabled, blocker)
     objective.use_adam(**adam_options(tc, device, graphs))
     objective.step_options = step_options(tc, device, distributed.all_reduce_gradients if ctx.enabled else None,
                                           graphs=graphs)
