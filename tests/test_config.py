@@ -36,7 +36,7 @@ def test_required_configs_exist():
 
 @pytest.mark.parametrize("data,match", [
     ({"objective": {"beta": -0.1}}, r"objective.beta must be in \[0, inf\)"),
-    ({"prior": {"kind": "gaussian"}}, r"choose one of \['normal', 'realnvp', .*, 'adversarial'\]"),
+    ({"prior": {"kind": "gaussian"}}, r"choose one of \['normal', 'realnvp', .*, 'adversarial', 'custom'\]"),
     ({"prior": {"layer": 3}}, r"unknown key\(s\) \['layer'\] in section 'prior'; valid keys: \['kind', 'layers'"),
     ({"priors": {}}, r"unknown key\(s\) \['priors'\] in the top level"),
     ({"train": {"batch_size": "100"}}, r"train.batch_size: expected an integer"),

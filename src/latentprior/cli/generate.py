@@ -63,7 +63,7 @@ def _interpolate(args: argparse.Namespace) -> dict:
     import torch
 
     from latentprior.config import apply_overrides
-    from latentprior.data import load_dataset
+    from latentprior.data import load_split
     from latentprior.models.load import load_run
     from latentprior.sampling import interpolate, save_image_grid
 
@@ -71,7 +71,7 @@ def _interpolate(args: argparse.Namespace) -> dict:
     if args.data_dir:
         cfg = apply_overrides(cfg, data_overrides(args))
     dev = next(model.parameters()).device
-    test = load_dataset(cfg.data.name, "test", cfg.data.dir, verify=cfg.data.verify)
+    test = load_split(cfg.data, "test")
     idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(args.seed))[: 2 * args.pairs]
     x = test.batch(idx).to(dev)
     xa, xb = x[: args.pairs], x[args.pairs:]

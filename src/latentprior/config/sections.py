@@ -29,6 +29,9 @@ __all__ = [
     "DENSITY_PRIORS",
     "LEARNABLE_PRIORS",
     "BINARY_LIKELIHOODS",
+    "IMAGE_RESOLUTIONS",
+    "is_import_path",
+    "is_object_marker",
 ]
 
 
@@ -44,14 +47,43 @@ def _section(cls: type, help: str) -> Any:
 
 
 COLOUR_DATASETS = ("cifar10", "celeba")
+IMAGE_RESOLUTIONS = (28, 32, 64)  # the sizes the built-in nets are made for (latentprior.nets)
+_IMAGES_ONLY = ("path", "resolution", "channels", "test_fraction")  # data keys that only data.name 'images' reads
+
+# A factory is named by an import path "package.module:attribute" (never a file path): only code already
+# installed where the run is loaded can be named, and models/factories.py imports it only from allowed modules.
+_IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+# A module passed as a Python object (latentprior.Trainer.fit) is recorded as "<module.Class object>": a record of
+# what it was, which no loader imports.
+_OBJECT_MARKER = re.compile(r"<[A-Za-z_][\w.<>]* object>")
+
+
+def is_import_path(value: str) -> bool:
+    """Whether ``value`` is ``package.module:attribute`` (dotted names on both sides; no file path)."""
+    return _IMPORT_PATH.fullmatch(value) is not None
+
+
+def is_object_marker(value: str) -> bool:
+    """Whether ``value`` records a module passed from Python, ``<package.module.Class object>``."""
+    return _OBJECT_MARKER.fullmatch(value) is not None
+
+
+def _check_factory(value: str | None, key: str) -> None:
+    _check(value is None or is_import_path(value) or is_object_marker(value), f"{key}: {value!r} is not an import "
+           "path; expected 'package.module:attribute' (a function or class importable where the run is loaded; "
+           "file paths are not accepted)")
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Which dataset to train on and where its files live."""
 
-    name: Literal["digits", "mnist", "fashion_mnist", "cifar10", "celeba"] = _key(
-        "mnist", "dataset to train on (digits ships inside scikit-learn: no files, no download)")
+    # images: a folder of your own PNG/JPEG files (data.path; latentprior.data.images). custom: images passed from
+    # Python (latentprior.Trainer.fit), which a loader cannot find again: evaluation needs a reference given to it
+    name: Literal["digits", "mnist", "fashion_mnist", "cifar10", "celeba", "images", "custom"] = _key(
+        "mnist", "dataset to train on: digits (ships inside scikit-learn: no files, no download), mnist, "
+        "fashion_mnist, cifar10, celeba, images (a folder of your own PNG/JPEG files, data.path) or custom (images "
+        "passed from Python)")
     dir: str | None = _key(None, "folder of the dataset files; null: the LATENTPRIOR_DATA_DIR environment variable")
     verify: bool = _key(True, "check the data files against the official checksums")
     download: bool = _key(False, "fetch missing data files from the official URLs")
@@ -59,10 +91,45 @@ class DataConfig:
         "none", "image-to-image translation: the model sees y = c(x) and learns p(x | y) (latentprior.data."
         "conditions): downsample7, skeleton; inpainting top_half, window14; colourisation grayscale (colour "
         "datasets only)")
+    # where the folder is may change on resume (as data.dir); its content is what the split and caches are keyed on
+    path: str | None = _key(None, "data.name 'images' only: the folder of PNG/JPEG files, searched recursively "
+                                  "(hidden files skipped)", resume_may_change=True)
+    resolution: int | None = _key(None, "data.name 'images' only: the side every image is centre-cropped and resized "
+                                        "to, 28, 32 or 64 (the built-in nets' sizes); null: 32")
+    channels: int | None = _key(None, "data.name 'images' only: 1 (grayscale) or 3 (RGB); every file is converted; "
+                                      "null: 3")
+    test_fraction: float | None = _key(None, "data.name 'images' only: the share of images held out as the test "
+                                             "split (FID references), chosen by content hash; null: 0.1")
 
     def __post_init__(self) -> None:
-        _check(self.condition != "grayscale" or self.name in COLOUR_DATASETS, f"data.condition 'grayscale' needs "
-               f"colour images ({' or '.join(COLOUR_DATASETS)}), but data.name is '{self.name}'")
+        colour = self.name in COLOUR_DATASETS or (self.name == "images" and self.image_channels == 3)
+        _check(self.condition != "grayscale" or colour, f"data.condition 'grayscale' needs colour images "
+               f"({' or '.join(COLOUR_DATASETS)}, or 'images' with data.channels 3), but data.name is '{self.name}'")
+        for key in _IMAGES_ONLY:  # ignoring a folder setting would hide a typo in data.name
+            _check(getattr(self, key) is None or self.name == "images", f"data.{key} only applies to data.name "
+                   f"'images' (a folder of your own images), but data.name is '{self.name}'; remove data.{key}")
+        if self.name != "images":
+            return
+        _check(bool(self.path), "data.name 'images' needs data.path, the folder of PNG/JPEG files")
+        _check(self.image_resolution in IMAGE_RESOLUTIONS, f"data.resolution must be one of "
+               f"{list(IMAGE_RESOLUTIONS)} (the built-in nets' sizes), got {self.resolution}")
+        _check(self.image_channels in (1, 3), f"data.channels must be 1 (grayscale) or 3 (RGB), got {self.channels}")
+        _check(0 < self.image_test_fraction < 1, f"data.test_fraction must be in (0, 1), got {self.test_fraction}")
+
+    @property
+    def image_resolution(self) -> int:
+        """data.resolution with its default (32)."""
+        return 32 if self.resolution is None else self.resolution
+
+    @property
+    def image_channels(self) -> int:
+        """data.channels with its default (3)."""
+        return 3 if self.channels is None else self.channels
+
+    @property
+    def image_test_fraction(self) -> float:
+        """data.test_fraction with its default (0.1)."""
+        return 0.1 if self.test_fraction is None else self.test_fraction
 
 
 @dataclass(frozen=True)
@@ -82,14 +149,32 @@ class NetConfig:
     # 0.1 is PyTorch's; Dai & Wipf's code decays its moving averages by 0.999, i.e. 0.001 (the infogan paper configs)
     bn_momentum: float = _key(0.1, "running-statistics momentum m of every BatchNorm of the encoder and decoder: "
                                    "running = (1 - m) running + m batch (Dai & Wipf's code: 0.001)")
+    # Your own networks (latentprior.models.factories), in place of net.arch's: a function or class called with the
+    # shapes and the *_args. The encoder maps x (B, C, H, W) to (B, 2D) (mean, raw variance) or (B, D); the decoder
+    # z (B, D) to G(z) (B, C, H, W).
+    encoder: str | None = field(default=None, metadata={"help": (
+        "your encoder, 'package.module:attribute', called as f(image_shape=(C, H, W), out_dim=2D or D, "
+        "**net.encoder_args); null: net.arch's")})
+    encoder_args: dict[str, Any] = field(default_factory=dict, metadata={"help": (
+        "keyword arguments of net.encoder (plain data)")})
+    decoder: str | None = field(default=None, metadata={"help": (
+        "your decoder, 'package.module:attribute', called as f(latent_dim=D, image_shape=(C, H, W), "
+        "**net.decoder_args); null: net.arch's")})
+    decoder_args: dict[str, Any] = field(default_factory=dict, metadata={"help": (
+        "keyword arguments of net.decoder (plain data)")})
 
     def __post_init__(self) -> None:
         _check(self.width > 0, f"net.width must be > 0, got {self.width}")
         _check(0 < self.bn_momentum <= 1, f"net.bn_momentum must be in (0, 1], got {self.bn_momentum}")
+        for key in ("encoder", "decoder"):
+            _check_factory(getattr(self, key), f"net.{key}")
+            _check(not getattr(self, f"{key}_args") or getattr(self, key) is not None, f"net.{key}_args only "
+                   f"applies with net.{key} (your own {key}); remove it or set net.{key}")
 
 
 # Prior kinds by what they can do; the cross-field rules below use these, not the kind names.
 FLOW_PRIORS = ("realnvp", "glow", "maf", "nsf")  # invertible z -> u: need latent_dim >= 2 (couplings split z)
+# (custom, your own prior, is in none of these: what it can do is checked on the object, models/factories.py)
 DENSITY_PRIORS = ("normal", *FLOW_PRIORS, "gmm", "vamp")  # have log p(z): what a VAE's objectives need
 LEARNABLE_PRIORS = (*FLOW_PRIORS, "gmm", "vamp", "adversarial")  # have parameters: prior-only epochs mean something
 _MIXTURE_PRIORS = ("gmm", "vamp")  # read prior.components
@@ -101,10 +186,12 @@ class PriorConfig:
     """p(z): fixed standard normal, a flow (RealNVP of appendix A.1, Glow steps, zuko's MAF or NSF), a Gaussian
     mixture, the VampPrior, or the adversarial MLP (appendix A.2); see latentprior.priors."""
 
-    kind: Literal["normal", "realnvp", "glow", "maf", "nsf", "gmm", "vamp", "adversarial"] = _key(
+    # custom: your own Prior (prior.factory), following latentprior.priors.base's contract
+    kind: Literal["normal", "realnvp", "glow", "maf", "nsf", "gmm", "vamp", "adversarial", "custom"] = _key(
         "realnvp", "p(z): normal N(0, I); realnvp (appendix A.1); glow (ActNorm, LU-decomposed linear map, affine "
         "coupling); maf/nsf (zuko's autoregressive affine/spline flows); gmm (a learnable Gaussian mixture); vamp "
-        "(VampPrior: the encoder's posteriors at learned pseudo-inputs); adversarial (appendix A.2, implicit)")
+        "(VampPrior: the encoder's posteriors at learned pseudo-inputs); adversarial (appendix A.2, implicit); "
+        "custom (your own Prior, prior.factory)")
     layers: int = _key(24, "flow layers (realnvp couplings, glow steps, maf/nsf layers), or the adversarial prior "
                            "MLP's hidden layers")
     hidden: int = _key(1024, "width of each flow layer's network (coupling net, MADE) or prior MLP layer")
@@ -122,9 +209,20 @@ class PriorConfig:
     covariance: Literal["full", "diagonal"] | None = _key(
         None, "gmm only: Cholesky-factored full or diagonal covariances; null: full")
     bins: int | None = _key(None, "nsf only: rational-quadratic spline bins per dimension (on [-5, 5]); null: 8")
+    factory: str | None = field(default=None, metadata={"help": (
+        "prior.kind 'custom' only: your Prior, 'package.module:attribute', called as f(dim=D, "
+        "**prior.factory_args)")})
+    factory_args: dict[str, Any] = field(default_factory=dict, metadata={"help": (
+        "keyword arguments of prior.factory (plain data)")})
 
     def __post_init__(self) -> None:
         _check(self.layers >= 1, f"prior.layers must be >= 1, got {self.layers}")
+        _check_factory(self.factory, "prior.factory")
+        _check((self.factory is not None) == (self.kind == "custom"), "prior.kind 'custom' goes with prior.factory "
+               f"(your own prior, 'package.module:attribute'), got prior.kind '{self.kind}' and prior.factory "
+               f"{self.factory!r}")
+        _check(not self.factory_args or self.factory is not None, "prior.factory_args only applies with "
+               "prior.factory; remove it or set prior.factory")
         _check(self.cond_embed >= 1, f"prior.cond_embed must be >= 1, got {self.cond_embed}")
         _check(self.hidden >= 1, f"prior.hidden must be >= 1, got {self.hidden}")
         _check(self.disc_layers >= 1, f"prior.disc_layers must be >= 1, got {self.disc_layers}")
@@ -147,13 +245,15 @@ class PriorConfig:
 
     @property
     def has_density(self) -> bool:
-        """Whether p(z) has a log-density (every kind but the adversarial one)."""
-        return self.kind in DENSITY_PRIORS
+        """Whether p(z) has a log-density (every kind but the adversarial one; a custom prior's ``has_density`` is
+        checked on the object when the model is built)."""
+        return self.kind in DENSITY_PRIORS or self.kind == "custom"
 
     @property
     def is_learnable(self) -> bool:
-        """Whether the prior has parameters to train (a fixed N(0, I) has none)."""
-        return self.kind in LEARNABLE_PRIORS
+        """Whether the prior has parameters to train (a fixed N(0, I) has none; a custom prior's are counted on
+        the object when the model is built)."""
+        return self.kind in LEARNABLE_PRIORS or self.kind == "custom"
 
     @property
     def n_components(self) -> int:
@@ -370,8 +470,8 @@ class Config:
 
     def __post_init__(self) -> None:
         if self.objective.kind == "aae":
-            _check(self.prior.kind in ("adversarial", "normal"),
-                   f"objective.kind 'aae' needs prior.kind 'adversarial' or 'normal', got '{self.prior.kind}'")
+            _check(self.prior.kind in ("adversarial", "normal", "custom"), f"objective.kind 'aae' needs prior.kind "
+                   f"'adversarial', 'normal' or 'custom', got '{self.prior.kind}'")
         if self.objective.kind == "vae":
             _check(self.prior.has_density, f"objective.kind 'vae' needs a prior with a density "
                    f"({', '.join(map(repr, DENSITY_PRIORS))}), got '{self.prior.kind}'")
@@ -403,6 +503,9 @@ class Config:
     def _check_conditional(self) -> None:
         """A condition, the U-Net pair and the cvae objective go together, with a density prior p(z | y)."""
         cond = self.data.condition
+        if cond != "none":
+            _check(self.net.encoder is None and self.net.decoder is None, f"net.encoder and net.decoder (your own "
+                   f"networks) are for unconditional models, but data.condition is '{cond}'")
         if cond == "none":
             _check(self.objective.kind != "cvae", "objective.kind 'cvae' is the conditional VAE: set data.condition "
                    "(e.g. to 'downsample7')")

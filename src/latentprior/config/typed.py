@@ -61,6 +61,14 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             except ConfigError as e:
                 errors.append(str(e))
         raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+    if origin is dict:
+        # a mapping of keyword arguments (a factory's): names to plain YAML data, so that the config file holds it
+        check(isinstance(value, dict) and all(isinstance(k, str) for k in value),
+              f"{key}: expected a mapping of names to values, got {value!r}")
+        for k, v in value.items():
+            check(_plain(v), f"{key}.{k}: expected plain data (numbers, strings, true/false, null, lists, "
+                  f"mappings), got {type(v).__name__}")
+        return dict(value)
     if origin is tuple:
         (item,) = {a for a in typing.get_args(tp) if a is not Ellipsis}
         check(isinstance(value, list | tuple), f"{key}: expected a list, got {value!r}")
@@ -82,6 +90,15 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         check(isinstance(value, str), f"{key}: expected a string, got {value!r}")
         return value
     raise ConfigError(f"{key}: unsupported annotation {tp}")  # pragma: no cover - programming error
+
+
+def _plain(v: Any) -> bool:
+    """Whether ``v`` is data a YAML file can hold: None, bool, int, float, str, and lists and mappings of them."""
+    if v is None or isinstance(v, bool | int | float | str):
+        return True
+    if isinstance(v, list | tuple):
+        return all(map(_plain, v))
+    return isinstance(v, dict) and all(isinstance(k, str) and _plain(x) for k, x in v.items())
 
 
 def build(cls: type, data: Any, prefix: str) -> Any:
@@ -118,7 +135,10 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 
 def apply_overrides(cfg: Any, overrides: dict[str, Any] | list[str]) -> Any:
-    """Apply ``section.key=value`` overrides; values in a list of strings are parsed as YAML scalars."""
+    """Apply ``section.key=value`` overrides; values in a list of strings are parsed as YAML scalars.
+
+    A key whose value is a mapping (a factory's keyword arguments) also takes ``section.key.name=value``.
+    """
     if isinstance(overrides, list):
         parsed: dict[str, Any] = {}
         for item in overrides:
@@ -131,12 +151,18 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any] | list[str]) -> Any:
     sections = [f.name for f in dataclasses.fields(cfg)]
     for dotted, value in overrides.items():
         parts = str(dotted).split(".")
-        if len(parts) != 2 or parts[0] not in sections:
+        if len(parts) not in (2, 3) or parts[0] not in sections:
             raise ConfigError(f"override key {str(dotted)!r} must be section.key with section one of {sections}")
-        section, key = parts
+        section, key = parts[:2]
         if key not in data[section]:
             raise ConfigError(f"unknown key {key!r} in section '{section}'; valid keys: {list(data[section])}")
-        data[section][key] = value
+        if len(parts) == 3:
+            if not isinstance(data[section][key], dict):
+                raise ConfigError(f"override key {str(dotted)!r}: {section}.{key} is not a mapping; use "
+                                  f"{section}.{key}=value")
+            data[section][key] = {**data[section][key], parts[2]: value}
+        else:
+            data[section][key] = value
     return build(type(cfg), data, "")
 
 

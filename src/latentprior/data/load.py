@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from .celeba import load_celeba
 from .cifar import load_cifar10
 from .dataset import ImageDataset
 from .digits import load_digits
-from .files import resolve_data_dir
+from .files import DataError, resolve_data_dir
 from .idx import load_idx_dataset
+from .images import load_image_folder
 
-__all__ = ["DATASETS", "SPLITS", "SIZES", "load_dataset"]
+__all__ = ["DATASETS", "SPLITS", "SIZES", "load_dataset", "load_split"]
 
 # dataset name -> the splits it has (CelebA alone publishes a validation split)
 SPLITS: dict[str, tuple[str, ...]] = {
@@ -70,3 +72,21 @@ def load_dataset(
     if name == "celeba":
         return load_celeba(split, root, verify=verify, download=download)
     return load_idx_dataset(name, split, root, verify=verify, download=download)
+
+
+def load_split(data: Any, split: str, data_dir: str | os.PathLike[str] | None = None) -> ImageDataset:
+    """The ``split`` of the data a run's config names (its ``data`` section, a
+    :class:`~latentprior.config.DataConfig`): a named dataset, or a folder of images (``data.name: images``).
+
+    ``data_dir`` overrides ``data.dir``. Images passed from Python (``data.name: custom``) cannot be found again:
+    a :class:`DataError` says to pass them (e.g. ``latentprior.evaluate(..., reference=images)``).
+    """
+    if data.name == "images":
+        return load_image_folder(data.path, split, resolution=data.image_resolution, channels=data.image_channels,
+                                 test_fraction=data.image_test_fraction)
+    if data.name == "custom":
+        raise DataError(f"this run trained on images passed from Python (data.name: custom), which cannot be loaded "
+                        f"again for its {split} split: pass them, e.g. latentprior.evaluate(model, "
+                        "reference=test_images), or train on a folder (data.name: images) or a named dataset")
+    return load_dataset(data.name, split, data_dir if data_dir is not None else data.dir, verify=data.verify,
+                        download=getattr(data, "download", False) and split == "train")

@@ -28,10 +28,9 @@ __all__ = ["check_ppl", "check_separability", "ppl_record", "separability_record
 
 
 def _train_split(x: EvalInputs):
-    from latentprior.data import load_dataset
+    from latentprior.data import load_split
 
-    cfg = x.run_config.data
-    return load_dataset(cfg.name, "train", x.data_dir if x.data_dir is not None else cfg.dir, verify=cfg.verify)
+    return load_split(x.run_config.data, "train", x.data_dir)
 
 
 def check_separability(x: EvalInputs, space: str) -> None:

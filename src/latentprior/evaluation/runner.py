@@ -1,4 +1,5 @@
-"""Evaluate a finished run: ``latentprior eval RUN_DIR --metrics fid,pr,kid,nll`` (never trains).
+"""Evaluate a finished run (``latentprior eval RUN_DIR --metrics fid,pr,kid,nll``, :func:`evaluate_run`) or a model
+object against reference images (:func:`evaluate_model`, which the first calls); evaluation never trains.
 
 For each metric of :data:`~latentprior.evaluation.registry.METRICS` asked for, ``RUN_DIR/eval/<metric>.json``
 holds the value and its full protocol (network, weights hash, n, split, resize, seed, ...), written atomically.
@@ -32,20 +33,16 @@ from .features import (
 from .inputs import EvalInputs
 from .registry import METRICS, UnknownMetricError, check_condition, check_metrics, uses_reference
 
-__all__ = ["UnknownMetricError", "evaluate_run", "make_feature_extractor"]
+__all__ = ["UnknownMetricError", "evaluate_run", "evaluate_model", "make_feature_extractor"]
 
 SAMPLES = "model.sample: decoder mean of prior draws, quantised to 8 bits"
 
 
-def _inputs(model, cfg, eval_cfg: EvalConfig, data_dir, weights_dir, progress) -> EvalInputs:
-    from latentprior.data import load_dataset
-
-    test = load_dataset(cfg.data.name, "test", data_dir if data_dir is not None else cfg.data.dir,
-                        verify=cfg.data.verify)
+def _inputs(model, cfg, test, eval_cfg: EvalConfig, dataset: str, weights_dir, progress) -> EvalInputs:
     if uses_reference(eval_cfg.metrics):  # as a sweep checks it: a protocol the data can supply
-        eval_cfg.check_test_set(cfg.data.name, len(test))
+        eval_cfg.check_test_set(dataset, len(test))
     n_ref = min(eval_cfg.n_ref or eval_cfg.n, len(test))
-    protocol = {"dataset": cfg.data.name, "split": "test", "n": eval_cfg.n, "n_ref": n_ref,
+    protocol = {"dataset": dataset, "split": test.split or "test", "n": eval_cfg.n, "n_ref": n_ref,
                 "n_ref_asked": eval_cfg.n_ref, "seed": eval_cfg.seed,
                 "reference": f"first {n_ref} test images in file order",
                 "data_sha1": images_sha1(test.images[:n_ref])}
@@ -87,14 +84,36 @@ def evaluate_run(run_dir: str | os.PathLike[str], eval_cfg: EvalConfig | None = 
     reference-feature cache (default ``$LATENTPRIOR_CACHE_DIR``). Every metric is checked against the run
     before any is computed, so a refusal leaves no file behind.
     """
+    from latentprior.data import load_split
     from latentprior.models.load import load_run
 
+    check_metrics((eval_cfg or EvalConfig()).metrics)  # before the model and the data are loaded
+    model, cfg = load_run(run_dir, device=device)
+    test = load_split(cfg.data, "test", data_dir)
+    return evaluate_model(model, eval_cfg, reference=test, run_config=cfg, run_dir=run_dir, data_dir=data_dir,
+                          weights_dir=weights_dir, cache_dir=cache_dir, progress=progress)
+
+
+def evaluate_model(model, eval_cfg: EvalConfig | None = None, *, reference, run_config=None,
+                   run_dir: str | os.PathLike[str] | None = None, data_dir: str | None = None,
+                   weights_dir: str | os.PathLike[str] | None = None, cache_dir: str | None = None,
+                   progress: bool = True) -> dict[str, dict]:
+    """Compute ``eval_cfg.metrics`` for a model object against ``reference`` (an :class:`ImageDataset` whose
+    first ``n_ref`` images are the reference side); return ``{metric: record}``, and write each record into
+    ``run_dir`` when one is given.
+
+    ``run_config``: the run's :class:`~latentprior.config.Config` for the metrics that read it (a condition,
+    the training split of separability); None for a model without one. The reference's name is the protocol's
+    dataset (a configured dataset's name, ``images:<content hash>`` for a folder) and enters the feature cache key
+    with the images' bytes.
+    """
     eval_cfg = eval_cfg if eval_cfg is not None else EvalConfig()
     names = check_metrics(eval_cfg.metrics)
     eval_cfg = dataclasses.replace(eval_cfg, metrics=names)
-    run_dir = RunDir(run_dir)
-    model, cfg = load_run(run_dir, device=device)
-    inputs = _inputs(model, cfg, eval_cfg, data_dir, weights_dir, progress)
+    rd = None if run_dir is None else RunDir(run_dir)
+    dataset = run_config.data.name if run_config is not None and run_config.data.name not in (
+        "images", "custom") else (reference.name or "custom")
+    inputs = _inputs(model, run_config, reference, eval_cfg, dataset, weights_dir, progress)
     inputs.cache_dir = cache_dir  # for metrics with their own reference pass (cond_fid)
     inputs.data_dir = None if data_dir is None else str(data_dir)  # the training split, for separability
     for m in names:
@@ -108,7 +127,9 @@ def evaluate_run(run_dir: str | os.PathLike[str], eval_cfg: EvalConfig | None = 
         record = {"metric": m, **METRICS[m].compute(inputs)}
         # A feature metric's cost includes the pass it shares: what it would take alone.
         spent = time.perf_counter() - t0 + (shared_s if METRICS[m].reads != "model" else 0.0)
-        record |= {"elapsed_s": round(spent, 3), "run_dir": str(run_dir.path), "results": list(METRICS[m].results)}
-        write_eval_record(run_dir, m, record)
+        where = {} if rd is None else {"run_dir": str(rd.path)}
+        record |= {"elapsed_s": round(spent, 3), **where, "results": list(METRICS[m].results)}
+        if rd is not None:
+            write_eval_record(rd, m, record)
         results[m] = record
     return results

@@ -1,9 +1,13 @@
-"""Build a :class:`LatentAutoencoder` from a :class:`~latentprior.config.Config` and an image shape."""
+"""Build a :class:`LatentAutoencoder` from a :class:`~latentprior.config.Config` and an image shape: the config's
+nets and prior, your factories named in it (:mod:`latentprior.models.factories`), or your modules passed in."""
 
 from __future__ import annotations
 
+from torch import nn
+
 from latentprior.config import Config, ModelConfig
 from latentprior.models.autoencoder import LatentAutoencoder
+from latentprior.models.factories import build_factory_decoder, build_factory_encoder, build_factory_prior
 from latentprior.models.likelihood import BernoulliLikelihood, LaplaceLikelihood, PixelLikelihood
 from latentprior.models.reconstruction import DecoderVariance, PerceptualLoss
 from latentprior.nets import build_decoder, build_encoder
@@ -14,18 +18,19 @@ from latentprior.priors.conditional_flow import conditional_flow
 __all__ = ["build_model"]
 
 
-def build_model(cfg: Config, image_shape: tuple[int, int, int]) -> LatentAutoencoder:
-    """image_shape: (C, H, W) with H == W in the supported sizes (28, 32, 64)."""
-    c, h, w = image_shape
-    if h != w:
-        raise ValueError(f"square images are expected, got {h}x{w}")
+def build_model(cfg: Config, image_shape: tuple[int, int, int], *, encoder: nn.Module | None = None,
+                decoder: nn.Module | None = None, prior: nn.Module | None = None) -> LatentAutoencoder:
+    """The model ``cfg`` describes for images (C, H, W); with the built-in nets H == W in 28, 32, 64.
+
+    ``encoder``/``decoder``/``prior``: your modules in place of the config's (x (B, C, H, W) -> (B, 2D) or (B, D);
+    z (B, D) -> (B, C, H, W); a :class:`~latentprior.priors.Prior`); everything else — likelihood, posterior,
+    discriminators — is the config's.
+    """
     d = cfg.model.latent_dim
     gaussian = cfg.model.encoder == "gaussian"
-    net = cfg.net
-    encoder = build_encoder(net.arch, c, h, 2 * d if gaussian else d, width=net.width, spectral_norm=net.spectral_norm,
-                            bn_momentum=net.bn_momentum)
-    decoder = build_decoder(net.arch, d, c, h, width=net.width, output=net.output, bn_momentum=net.bn_momentum)
-    prior = _prior(cfg, image_shape)
+    encoder = encoder if encoder is not None else _encoder(cfg, image_shape, 2 * d if gaussian else d)
+    decoder = decoder if decoder is not None else _decoder(cfg, image_shape)
+    prior = prior if prior is not None else _prior(cfg, image_shape)
     discriminator = tc_discriminator = None
     pc = cfg.prior
     if cfg.objective.kind == "aae":
@@ -47,10 +52,37 @@ def build_model(cfg: Config, image_shape: tuple[int, int, int]) -> LatentAutoenc
     return model
 
 
+def _square(image_shape: tuple[int, int, int]) -> tuple[int, int]:
+    c, h, w = image_shape
+    if h != w:
+        raise ValueError(f"the built-in nets take square images, got {h}x{w}")
+    return c, h
+
+
+def _encoder(cfg: Config, image_shape: tuple[int, int, int], out_dim: int) -> nn.Module:
+    net = cfg.net
+    if net.encoder is not None:
+        return build_factory_encoder(net, image_shape, out_dim)
+    c, h = _square(image_shape)
+    return build_encoder(net.arch, c, h, out_dim, width=net.width, spectral_norm=net.spectral_norm,
+                         bn_momentum=net.bn_momentum)
+
+
+def _decoder(cfg: Config, image_shape: tuple[int, int, int]) -> nn.Module:
+    net = cfg.net
+    if net.decoder is not None:
+        return build_factory_decoder(net, cfg.model.latent_dim, image_shape)
+    c, h = _square(image_shape)
+    return build_decoder(net.arch, cfg.model.latent_dim, c, h, width=net.width, output=net.output,
+                         bn_momentum=net.bn_momentum)
+
+
 def _prior(cfg: Config, image_shape: tuple[int, int, int]) -> Prior:
     """p(z), or for a conditional model p(z | y): a RealNVP (``realnvp``) or no flow layers (``normal``: the
     Gaussian N(mu(y), I) of the Variational U-Net) over a base whose mean is learned from the embedded y."""
     pc, d = cfg.prior, cfg.model.latent_dim
+    if pc.kind == "custom":
+        return build_factory_prior(pc, d)
     if cfg.data.condition == "none":
         return build_prior(pc.kind, d, layers=pc.layers, hidden=pc.hidden, noise_dim=pc.noise_dim,
                            components=pc.n_components, covariance=pc.covariance_type, bins=pc.n_bins,

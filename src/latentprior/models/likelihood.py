@@ -66,6 +66,7 @@ class LaplaceLikelihood(PixelLikelihood):
         if update not in ("optimal", "gradient"):
             raise ValueError(f"update must be 'optimal' or 'gradient', got '{update}'")
         log_b = torch.tensor(math.log(b))
+        self.initial, self.update_rule = float(b), update  # the constructor's values (describe.py records them)
         self.learned = learned
         self.optimal = learned and update == "optimal"
         if learned and not self.optimal:

@@ -2,7 +2,9 @@
 :func:`~latentprior.models.build.build_model`.
 
 This is the one place a finished run becomes a module again; evaluation, studies, the generation verbs and
-benchmarks all call :func:`load_run`. It does not import the training loop.
+benchmarks all call :func:`load_run`, and :func:`load_into` loads a run's weights into a model you built yourself
+(a run trained from Python with your own modules, which no config can rebuild). It does not import the training
+loop.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from latentprior.models.build import build_model
 from latentprior.rundir.checkpoints import CheckpointError, load_checkpoint
 from latentprior.rundir.layout import RunDir
 
-__all__ = ["load_run", "load_state_into"]
+__all__ = ["load_run", "load_into", "load_state_into"]
 
 
 def _default_device() -> torch.device:
@@ -44,3 +46,15 @@ def load_run(run_dir: str | os.PathLike[str] | RunDir, device: str | torch.devic
     model = build_model(cfg, tuple(ckpt["image_shape"]))
     load_state_into(model, ckpt["model"], run_dir)
     return model.to(dev).eval(), cfg
+
+
+def load_into(run_dir: str | os.PathLike[str] | RunDir, model: torch.nn.Module,
+              device: str | torch.device | None = None) -> torch.nn.Module:
+    """Load the run's latest checkpoint (verified, ``weights_only``) into ``model``, built as it was for training;
+    eval mode, on ``device`` (default: where the model's parameters are). Returns ``model``. Another architecture
+    (missing or unexpected names, other shapes) is refused in one line."""
+    dev = torch.device(device) if device is not None else next(
+        (p.device for p in model.parameters()), torch.device("cpu"))
+    ckpt = load_checkpoint(run_dir, map_location=dev)
+    load_state_into(model, ckpt["model"], run_dir)
+    return model.to(dev).eval()

@@ -43,6 +43,7 @@ class DecoderVariance(PixelLikelihood):
         if update not in ("optimal", "gradient"):
             raise ValueError(f"update must be 'optimal' or 'gradient', got '{update}'")
         log_gamma = torch.tensor(math.log(gamma))
+        self.initial, self.update_rule = float(gamma), update  # the constructor's values (describe.py records them)
         self.learned = learned
         self.optimal = learned and update == "optimal"
         if learned and not self.optimal:
@@ -89,6 +90,7 @@ class PerceptualLoss(nn.Module):
                  key: str = "model.perceptual_weights") -> None:
         super().__init__()
         path = weights_file(f"{net}_features_imagenet.pth", weights, key)
+        self.net_name, self.weights_arg = net, None if weights is None else str(weights)
         self.trunk = load_vgg_features(net, path, until=PERCEPTUAL_TAPS[-1])
         self.taps = tuple(tap_index(net, t) for t in PERCEPTUAL_TAPS)
         self.register_buffer("shift", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)

@@ -191,6 +191,9 @@ SCHEMA: dict[str, tuple[bool, Any, str]] = {
                       and v >= 0, "a finite number of seconds >= 0"),
     "metrics": (False, lambda v: isinstance(v, dict), "a mapping"),
     "scaler": (False, lambda v: isinstance(v, dict), "a GradScaler state dict"),
+    # images passed from Python (data.name: custom): the SHA-1 of their bytes, compared on resume
+    "data_sha1": (False, lambda v: isinstance(v, str) and re.fullmatch(r"[0-9a-f]{40}", v) is not None,
+                  "a SHA-1 (40 hex digits)"),
 }
 
 

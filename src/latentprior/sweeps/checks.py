@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 from latentprior.config import ConfigError, EvalConfig, config_to_dict, flatten
@@ -57,9 +58,15 @@ def _same(a: Any, b: Any) -> bool:
 
 def config_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """``key: old -> new`` for every compared key whose value differs."""
-    a, b = flatten(saved), flatten(new)
+    a, b = _absolute_folder(flatten(saved)), _absolute_folder(flatten(new))
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
             if k not in NOT_COMPARED and not _same(a.get(k), b.get(k))]
+
+
+def _absolute_folder(flat: dict[str, Any]) -> dict[str, Any]:
+    """``data.path`` as the run records it: absolute (a relative folder is the working directory's)."""
+    path = flat.get("data.path")
+    return {**flat, "data.path": str(Path(path).expanduser().resolve())} if isinstance(path, str) else flat
 
 
 def changed_runs(out: SweepDir, trials: list[Trial]) -> dict[str, list[str]]:

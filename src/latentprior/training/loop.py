@@ -15,7 +15,9 @@ from typing import Any
 import torch
 
 from latentprior.config import Config
+from latentprior.data.dataset import ImageDataset
 from latentprior.data.load import SIZES
+from latentprior.models import LatentAutoencoder
 from latentprior.progress_bar import progress_bar
 from latentprior.rundir import RunDir, run_lock
 from latentprior.rundir.checkpoints import check_resumable, latest_checkpoint, load_checkpoint
@@ -30,16 +32,20 @@ from latentprior.training.run import Run, RunBudget, open_run
 __all__ = ["train"]
 
 
-def train(cfg: Config, run_dir: str | Path, *, max_steps: int | None = None) -> dict[str, Any]:
+def train(cfg: Config, run_dir: str | Path, *, max_steps: int | None = None, data: ImageDataset | None = None,
+          model: LatentAutoencoder | None = None) -> dict[str, Any]:
     """Train (or continue) the run in ``run_dir`` up to the config's budget or global step ``max_steps``.
 
-    Holds the run directory's lock throughout (rank 0, the one writer), so a second writer fails at once.
+    ``data``/``model``: your images and model instead of the config's (:func:`~latentprior.training.run.open_run`;
+    :class:`latentprior.Trainer` passes them). Holds the run directory's lock throughout (rank 0, the one writer),
+    so a second writer fails at once.
     Returns a summary: steps done, images/s, peak memory (MiB), last logged metrics, wall time (this session's
     and, as ``train_s_total``, the run's over all sessions). A run already at or past where this session would
     stop is left exactly as it is: the summary then says why under ``nothing_to_do``.
     """
     with run_lock(run_dir) if distributed.current().is_main else contextlib.nullcontext():
-        return _nothing_to_do(cfg, run_dir, max_steps) or _train(cfg, run_dir, max_steps)
+        return (_nothing_to_do(cfg, run_dir, max_steps)
+                or _train(open_run(cfg, run_dir, data=data, model=model), max_steps))
 
 
 def _nothing_to_do(cfg: Config, run_dir: str | Path, max_steps: int | None) -> dict[str, Any] | None:
@@ -73,8 +79,8 @@ def _total_steps(cfg: Config, index: dict[str, Any]) -> int | None:
     return RunBudget(cfg, per_epoch).total_steps if per_epoch > 0 else None
 
 
-def _train(cfg: Config, run_dir: str | Path, max_steps: int | None) -> dict[str, Any]:
-    run, tc = open_run(cfg, run_dir), cfg.train
+def _train(run: Run, max_steps: int | None) -> dict[str, Any]:
+    tc = run.cfg.train
     start, seconds_before = run.steps_done, run.train_seconds
     end = run.budget.total_steps if max_steps is None else min(run.budget.total_steps, max_steps)
     logger = MetricLogger(run.run_dir, resume_step=start, loggers=tc.loggers) if run.ctx.is_main else None

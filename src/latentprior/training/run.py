@@ -16,6 +16,7 @@ training/performance.py; a captured step is replayed by training/cuda_graphs.py.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +27,10 @@ from torch import Tensor
 
 from latentprior.atomic import writing
 from latentprior.config import Config, ConfigError
-from latentprior.data import load_dataset
+from latentprior.data import load_split
 from latentprior.data.dataset import ImageDataset
 from latentprior.models import LatentAutoencoder, build_model
+from latentprior.models.checks import check_model, has_user_modules
 from latentprior.models.load import load_state_into
 from latentprior.objectives import Objective, Phase, build_objective, objective_class, run_updates
 from latentprior.rundir import RunDir, write_run_config
@@ -119,6 +121,7 @@ class Run:
     # the whole budget's, not its last session's (steps redone after a crash count once, as they are kept once)
     train_seconds: float = 0.0
     graphed: GraphedStep | None = None  # train.cuda_graphs: the updates replayed from CUDA graphs
+    data_sha1: str | None = None  # images passed from Python (data.name: custom): a resume must be given the same
 
     @property
     def phase(self) -> Phase:
@@ -153,6 +156,8 @@ class Run:
         scaler = self.objective.step_options.scaler
         if scaler is not None:  # fp16: the loss scale and its growth counter decide which steps are skipped
             state["scaler"] = scaler.state_dict()
+        if self.data_sha1 is not None:
+            state["data_sha1"] = self.data_sha1
         return state
 
     def restore(self, ckpt: dict[str, Any]) -> None:
@@ -160,6 +165,10 @@ class Run:
         its states do not fit this run's modules and optimizers)."""
         check_resumable(ckpt["config"], self.cfg)
         where = self.run_dir if self.run_dir is not None else "checkpoint"
+        if self.data_sha1 is not None and ckpt.get("data_sha1", self.data_sha1) != self.data_sha1:
+            raise CheckpointError(f"{where} trained on other images (sha1 {ckpt['data_sha1'][:12]}, these are "
+                                  f"{self.data_sha1[:12]}); pass the same images to continue it, or use a new run "
+                                  "directory")
         load_state_into(self.model, ckpt["model"], where)
         try:
             self.objective.load_state_dict(ckpt["optimizers"])
@@ -182,48 +191,38 @@ class Run:
                                     "steps_per_epoch": self.budget.steps_per_epoch})
 
 
-def open_run(cfg: Config, run_dir: str | Path | None, *, data: ImageDataset | None = None) -> Run:
+def open_run(cfg: Config, run_dir: str | Path | None, *, data: ImageDataset | None = None,
+             model: LatentAutoencoder | None = None) -> Run:
     """Build the run of ``cfg``, or resume it from the latest checkpoint in ``run_dir``.
 
     ``run_dir`` None: a run that neither resumes nor writes (benchmarks, tests). ``data``: the training images
-    to use instead of loading ``cfg.data`` (e.g. random images of the same shape, for speed measurements).
+    to use instead of loading ``cfg.data`` (your own images, or random images of the same shape for speed
+    measurements). ``model``: the model to train instead of building ``cfg``'s (your own modules; ``cfg`` then
+    describes it, :func:`latentprior.models.describe.describe_model`); a resume loads the checkpoint into it.
     A resumed run keeps the speed options it was created with that change the rounding (``TrainConfig.kept_from``:
     Adam's implementation, the memory format), so it continues exactly; its config.yaml then says so.
     """
-    ctx = distributed.current()  # one process, unless torchrun started this one
+    cfg, ctx = _absolute_paths(cfg), distributed.current()  # one process, unless torchrun started this one
     run_dir = None if run_dir is None else Path(run_dir)
     if run_dir is not None and ctx.is_main:
         with writing(run_dir):
             run_dir.mkdir(parents=True, exist_ok=True)
         clean_partial_files(run_dir)  # the caller holds the run's lock (train()): no live writer owns them
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    device = resolve_device(cfg.train.device)
-    if ctx.enabled and device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", ctx.local_rank)
+    device = _device(cfg.train, ctx)
     ckpt = None
     if run_dir is not None and latest_checkpoint(run_dir) is not None:
         ckpt = load_checkpoint(run_dir, map_location=device, resumable=True)
         cfg = dataclasses.replace(cfg, train=cfg.train.kept_from(ckpt["config"].train))
     tc = cfg.train
-    if tc.batch_size % ctx.world_size:
-        raise ConfigError(f"train.batch_size {tc.batch_size} (the global batch) must be divisible by the "
-                          f"{ctx.world_size} processes")
     torch.manual_seed(tc.seed)
-    if data is None:
-        data = load_dataset(cfg.data.name, "train", cfg.data.dir, verify=cfg.data.verify, download=cfg.data.download)
+    data = load_split(cfg.data, "train") if data is None else data
+    data_sha1 = _sha1(data.images) if cfg.data.name == "custom" else None  # what a resume must be given again
     data = data.to(device)
-    model = build_model(cfg, data.image_shape).to(device)
-    if ctx.enabled:
-        if tc.sync_bn:
-            model = distributed.convert_global_batchnorm(model)
-        distributed.broadcast_state(model)  # identical replicas from the start, whatever the init did
-    graphs = use_cuda_graphs(tc, device, ctx.enabled, objective_class(cfg).graph_blocker(cfg.objective))
-    objective = build_objective(cfg, model, adam_impl=adam_impl(tc, device, graphs), step_options=step_options(
-        tc, device, distributed.all_reduce_gradients if ctx.enabled else None, graphs=graphs))
+    model = _model(cfg, data.image_shape, model, device, ctx)
+    objective, graphed = _objective(cfg, model, device, ctx)
     sampler = EpochSampler(len(data), tc.batch_size, tc.seed, device=device)
     run = Run(cfg, run_dir, ctx, device, data, model, objective, sampler, RunBudget(cfg, sampler.steps_per_epoch),
-              graphed=GraphedStep(objective) if graphs else None)
+              graphed=graphed, data_sha1=data_sha1)
     if ckpt is not None:
         run.restore(ckpt)
     elif ctx.enabled:
@@ -232,6 +231,57 @@ def open_run(cfg: Config, run_dir: str | Path | None, *, data: ImageDataset | No
     if run_dir is not None and ctx.is_main:
         write_run_config(RunDir(run_dir), cfg)
     return run
+
+
+def _absolute_paths(cfg: Config) -> Config:
+    """``data.path`` made absolute, so that the recorded config finds the folder from anywhere."""
+    if cfg.data.path is None or Path(cfg.data.path).is_absolute():
+        return cfg
+    return cfg.replace(**{"data.path": str(Path(cfg.data.path).expanduser().resolve())})
+
+
+def _device(tc, ctx: distributed.DistContext) -> torch.device:
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    device = resolve_device(tc.device)
+    if ctx.enabled and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", ctx.local_rank)
+    if tc.batch_size % ctx.world_size:
+        raise ConfigError(f"train.batch_size {tc.batch_size} (the global batch) must be divisible by the "
+                          f"{ctx.world_size} processes")
+    return device
+
+
+def _model(cfg: Config, image_shape: tuple[int, int, int], model: LatentAutoencoder | None, device: torch.device,
+           ctx: distributed.DistContext) -> LatentAutoencoder:
+    """The config's model (or the one given) on ``device``, checked against the run, replicated across processes."""
+    model = (build_model(cfg, image_shape) if model is None else model).to(device)
+    check_model(model, cfg, image_shape, probe=has_user_modules(cfg))
+    if ctx.enabled:
+        if cfg.train.sync_bn:
+            model = distributed.convert_global_batchnorm(model)
+        distributed.broadcast_state(model)  # identical replicas from the start, whatever the init did
+    return model
+
+
+def _objective(cfg: Config, model: LatentAutoencoder, device: torch.device,
+               ctx: distributed.DistContext) -> tuple[Objective, GraphedStep | None]:
+    """The config's objective with the speed options of ``train:`` (Adam's implementation, precision), and the
+    step captured as CUDA graphs when ``train.cuda_graphs`` asks for it."""
+    tc = cfg.train
+    blocker = objective_class(cfg).graph_blocker(cfg.objective)
+    if blocker is None and tc.cuda_graphs == "auto" and has_user_modules(cfg):
+        # code from outside the library may sync with the host or branch on data, which a captured graph cannot
+        # replay: auto stays eager for it, and train.cuda_graphs on is the user's statement that it is capturable
+        blocker = "the model holds modules from outside latentprior"
+    graphs = use_cuda_graphs(tc, device, ctx.enabled, blocker)
+    objective = build_objective(cfg, model, adam_impl=adam_impl(tc, device, graphs), step_options=step_options(
+        tc, device, distributed.all_reduce_gradients if ctx.enabled else None, graphs=graphs))
+    return objective, GraphedStep(objective) if graphs else None
+
+
+def _sha1(images: Tensor) -> str:
+    return hashlib.sha1(images.detach().cpu().contiguous().numpy().tobytes(), usedforsecurity=False).hexdigest()
 
 
 def _rng_state(device: torch.device, ctx: distributed.DistContext) -> dict[str, Any]:
