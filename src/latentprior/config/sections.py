@@ -197,9 +197,12 @@ class ObjectiveConfig:
     tc_weight: float = 40.0  # factorvae only: gamma of the total-correlation term (the paper's FactorVAE: 40)
     adversarial_loss: Literal["paper", "nonsaturating"] = "paper"  # aae: eqs. 14-16 as written, or the
     # non-saturating variants (maximize log D for q in F, log(1 - D) for prior samples in f)
-    lr: float = 1e-4  # Adam, encoder/decoder (and gamma)
-    prior_lr: float | None = None  # None: same as lr
-    disc_lr: float | None = None  # None: same as lr
+    # Adam's learning rates. They may change when a run is resumed (`latentprior resume RUN --set objective.lr=...`,
+    # e.g. lower after a NaN stop): the checkpoint's moments stay valid, and the change is recorded in the run's
+    # config_history.jsonl
+    lr: float = field(default=1e-4, metadata={"resume_may_change": True})  # encoder/decoder (and gamma)
+    prior_lr: float | None = field(default=None, metadata={"resume_may_change": True})  # None: same as lr
+    disc_lr: float | None = field(default=None, metadata={"resume_may_change": True})  # None: same as lr
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     # aae: R1 penalty (Mescheder et al. 2018) on the discriminator's gradient at encoded codes, r1/2·E_q|∇D|².
@@ -263,11 +266,19 @@ class TrainConfig:
     cuda_graphs: Literal["auto", "on", "off"] = field(default="auto", metadata={"resume_may_change": True})
     sync_bn: bool = False  # multi-process (torchrun) only: BatchNorm statistics over the global batch instead of
     # each process's shard; a single process is unaffected
+    # Refuse to start when the memory the run's states need (weights, gradients, Adam's moments, the training
+    # images, a checkpoint's serialised copy; estimated before anything is built, training/memory.py) exceeds this
+    # many GiB. null: 90% of the device's memory (the GPU's, or the RAM a CPU run may use); 0: no check
+    max_memory_gb: float | None = field(default=None, metadata={"resume_may_change": True})
 
     def __post_init__(self) -> None:
         _at_least(self, "train", epochs=0, prior_epochs=0, batch_size=1, log_every=1, checkpoint_every=1,
                   samples_every=0, images_every=0)
         _check(self.threads is None or self.threads >= 1, f"train.threads must be >= 1 or null, got {self.threads}")
+        _check(self.max_memory_gb is None or self.max_memory_gb >= 0,
+               f"train.max_memory_gb must be >= 0 (0: no check) or null, got {self.max_memory_gb}")
+        _check(self.lr_halve_every is None or self.lr_halve_every >= 0,
+               f"train.lr_halve_every must be > 0 epochs (0 or null: never), got {self.lr_halve_every}")
         _check(re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None,
                f"train.device: {self.device!r} is not valid; choose auto, cpu, mps, cuda or cuda:N")
 

@@ -33,12 +33,13 @@ import torch
 
 import latentprior
 from latentprior.atomic import atomic_write_bytes
-from latentprior.config import Config, ConfigError, config_from_dict, config_to_dict
+from latentprior.config import Config, ConfigError, config_from_dict, config_to_dict, flatten
 from latentprior.errors import UserError
 from latentprior.rundir.layout import RunDir, run_dir_of
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "check_resumable",
-           "clean_partial_files", "check_payload", "FORMAT", "RESUME_FIELDS"]
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "verify_checkpoint",
+           "check_resumable", "resume_changes", "resume_keys", "check_resume_overrides", "clean_partial_files",
+           "check_payload", "FORMAT", "RESUME_FIELDS"]
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,24 @@ def check_payload(payload: Any, path: Path | str) -> dict[str, Any]:
     return {**payload, "config": cfg, "image_shape": [int(s) for s in payload["image_shape"]]}
 
 
+def verify_checkpoint(run_dir: str | os.PathLike[str] | RunDir, step: int) -> Path:
+    """The indexed checkpoint of ``step``, read back from disk and its SHA-256 checked against the index (what
+    ``resume`` will verify), without unpickling it; else :class:`CheckpointError`."""
+    rd = run_dir_of(run_dir)
+    index = latest_checkpoint(rd)
+    if index is None or index["step"] != step:
+        raise CheckpointError(f"{rd.checkpoint_index} does not name the checkpoint of step {step} just written")
+    path = rd.checkpoint(index["file"])
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"checkpoint {path} just written cannot be read back: {_first_line(e)}") from e
+    if hashlib.sha256(data).hexdigest() != index["sha256"]:
+        raise CheckpointError(f"checkpoint {path} just written does not match its digest; the disk or file "
+                              "system corrupted it")
+    return path
+
+
 def load_checkpoint(run_dir: str | os.PathLike[str] | RunDir, map_location: str | torch.device = "cpu", *,
                     resumable: bool = False) -> dict[str, Any]:
     """Load the latest checkpoint of ``run_dir``: SHA-256 verified, unpickled with ``weights_only``, checked
@@ -241,16 +260,51 @@ def load_checkpoint(run_dir: str | os.PathLike[str] | RunDir, map_location: str 
     return payload
 
 
+def _may_change(section: str, f: dataclasses.Field) -> bool:
+    # data.dir says where the files are, not what they are
+    return bool(f.metadata.get("resume_may_change")) or (section, f.name) == ("data", "dir")
+
+
+def resume_keys() -> list[str]:
+    """``section.key`` of every key a resumed run may change: the fields marked ``resume_may_change`` (the
+    budget, bookkeeping and speed keys of ``train``, the objective's learning rates) and ``data.dir``."""
+    default = Config()
+    return [f"{section.name}.{f.name}" for section in dataclasses.fields(default)
+            for f in dataclasses.fields(getattr(default, section.name)) if _may_change(section.name, f)]
+
+
+def check_resume_overrides(keys: list[str]) -> None:
+    """Refuse, in one line naming it, the first of ``keys`` (``section.key``) that a resumed run may not change."""
+    allowed, known = resume_keys(), set(flatten(config_to_dict(Config())))
+    for key in keys:
+        if key in known and key not in allowed:  # an unknown key is refused by apply_overrides, listing the keys
+            raise ConfigError(f"resume --set {key}: {key} decides what the run trains, so it cannot change in the "
+                              f"middle of a run; keys resume may change: {', '.join(allowed)} (to change {key}, "
+                              "train a new run)")
+
+
+def resume_changes(saved: Config, cfg: Config) -> dict[str, tuple[Any, Any]]:
+    """``{section.key: (saved value, new value)}`` of the keys that may change on resume and do."""
+    out = {}
+    for section in dataclasses.fields(saved):
+        a, b = getattr(saved, section.name), getattr(cfg, section.name)
+        for f in dataclasses.fields(a):
+            if _may_change(section.name, f) and getattr(a, f.name) != getattr(b, f.name):
+                out[f"{section.name}.{f.name}"] = (getattr(a, f.name), getattr(b, f.name))
+    return out
+
+
 def check_resumable(saved: Config, cfg: Config) -> None:
     """Refuse to continue the run saved with ``saved`` under a ``cfg`` that changes what is trained.
 
-    A key may change when its config field says so (``metadata={"resume_may_change": True}``: the budget and
-    bookkeeping keys of ``TrainConfig``), and ``data.dir`` may: it says where the files are, not what they are.
+    A key may change when its config field says so (``metadata={"resume_may_change": True}``: the budget,
+    bookkeeping and speed keys of ``TrainConfig`` and the objective's learning rates), and ``data.dir`` may: it
+    says where the files are, not what they are (:func:`resume_keys`).
     """
     for section in dataclasses.fields(saved):
         a, b = getattr(saved, section.name), getattr(cfg, section.name)
         for f in dataclasses.fields(a):
-            if f.metadata.get("resume_may_change") or (section.name, f.name) == ("data", "dir"):
+            if _may_change(section.name, f):
                 continue
             was, now = getattr(a, f.name), getattr(b, f.name)
             if was != now:

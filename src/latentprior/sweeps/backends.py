@@ -1,13 +1,14 @@
 """Where a sweep's trials run: in this process (:class:`LocalExecutor`) or as Ray tasks (:class:`RayExecutor`),
 and what a failed trial reports back (:class:`Failure`).
 
-Both executors have the same three calls: ``submit(fn, payload) -> handle``, ``wait_one(handles) -> (handle,
-ok, result or Failure)``, ``close()``. A trial's exception never escapes ``wait_one``: it becomes a
-:class:`Failure` that says whether retrying can help.
+Both executors have the same calls: ``submit(fn, payload) -> handle``, ``wait_one(handles) -> (handle,
+ok, result or Failure)``, ``interrupt(handles)`` (stop the trials in flight at a checkpoint), ``close()``.
+A trial's exception never escapes ``wait_one``: it becomes a :class:`Failure` that says whether retrying can help.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
@@ -75,6 +76,9 @@ class LocalExecutor:
     def info(self) -> dict[str, Any]:
         return {"executor": self.name}
 
+    def interrupt(self, handles: Iterable[int]) -> None:
+        """Nothing to do: a local trial runs in this process, so the signal reached its training loop itself."""
+
     def close(self) -> None:
         pass
 
@@ -129,6 +133,17 @@ class RayExecutor:
             return h, True, self._ray.get(h)
         except Exception as e:  # RayTaskError carries the worker's traceback in its message, and the exception
             return h, False, Failure.of(getattr(e, "cause", None) or e, f"{type(e).__name__}: {e}")
+
+    def interrupt(self, handles: Iterable[Any], timeout: float = 120) -> None:
+        """Cancel the trials in flight and wait up to ``timeout`` s for them to stop. Ray cancels a running task
+        by raising Ctrl-C in its worker's main thread, so the trial's training loop finishes its step and writes
+        a checkpoint of it, as it would for a user's Ctrl-C (a second Ctrl-C here stops waiting)."""
+        handles = list(handles)
+        for h in handles:
+            with contextlib.suppress(Exception):  # already finished, or its worker died
+                self._ray.cancel(h, force=False)
+        with contextlib.suppress(Exception):
+            self._ray.wait(handles, num_returns=len(handles), timeout=timeout)
 
     def info(self) -> dict[str, Any]:
         res = self._ray.cluster_resources()
