@@ -155,37 +155,77 @@ def _is_int(v: Any, low: int = 0) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= low
 
 
+def _finite_number(v: Any, low: float = -math.inf) -> bool:
+    if isinstance(v, torch.Tensor) and v.numel() == 1 and not v.dtype.is_complex:
+        v = v.item()
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= low
+
+
 def _tensor_map(v: Any) -> bool:
-    return isinstance(v, dict) and all(isinstance(k, str) and isinstance(t, torch.Tensor) for k, t in v.items())
+    """Names -> tensors, every floating-point value finite: the loop checks the weights before each checkpoint,
+    so a NaN or inf here was put there after the run wrote it."""
+    return isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(t, torch.Tensor)
+        and (not t.is_floating_point() or t.numel() == 0 or bool(torch.isfinite(t).all())) for k, t in v.items())
+
+
+def _optimizer(v: Any) -> bool:
+    """One ``torch.optim`` state dict: ``state`` (parameter index -> its tensors and numbers) and ``param_groups``
+    (each with its parameter indices and a finite learning rate > 0). Whether the tensors fit the parameters is
+    checked when the run is rebuilt (training/resume.py)."""
+    if not (isinstance(v, dict) and isinstance(v.get("state"), dict) and isinstance(v.get("param_groups"), list)):
+        return False
+    groups_ok = all(isinstance(g, dict) and isinstance(g.get("params"), list) and all(map(_is_int, g["params"]))
+                    and _finite_number(g.get("lr"), 0) for g in v["param_groups"])
+    state_ok = all(_is_int(i) and isinstance(st, dict) and all(
+        isinstance(x, torch.Tensor) or _finite_number(x) for x in st.values()) for i, st in v["state"].items())
+    return groups_ok and state_ok
 
 
 def _optimizers(v: Any) -> bool:
-    return isinstance(v, dict) and all(isinstance(k, str) and isinstance(s, dict) for k, s in v.items())
+    return isinstance(v, dict) and all(isinstance(k, str) and _optimizer(s) for k, s in v.items())
 
 
 def _own_rng(v: Any) -> bool:
-    return isinstance(v, dict) and isinstance(v.get("torch"), torch.Tensor) and v["torch"].dtype == torch.uint8
+    """A generator state of the size this torch's CPU generator has (it refuses any other), and a CUDA one."""
+    if not isinstance(v, dict) or not isinstance(v.get("torch"), torch.Tensor):
+        return False
+    cpu, cuda = v["torch"], v.get("cuda")
+    return (cpu.dtype == torch.uint8 and cpu.shape == torch.get_rng_state().shape
+            and (cuda is None or (isinstance(cuda, torch.Tensor) and cuda.dtype == torch.uint8 and cuda.dim() == 1)))
 
 
 def _rng(v: Any) -> bool:
     """This process's RNG states and, from a multi-process run, every rank's (``ranks``)."""
     ranks = v.get("ranks") if isinstance(v, dict) else None
-    return _own_rng(v) and (ranks is None or (isinstance(ranks, list) and all(map(_own_rng, ranks))))
+    return _own_rng(v) and (ranks is None or (isinstance(ranks, list) and len(ranks) >= 1
+                                              and all(map(_own_rng, ranks))))
+
+
+_SCALER_KEYS = ("scale", "growth_factor", "backoff_factor", "growth_interval", "_growth_tracker")
+
+
+def _scaler(v: Any) -> bool:
+    """A GradScaler state: empty (saved by a disabled scaler) or every field a finite number, the scale > 0."""
+    return isinstance(v, dict) and (not v or (all(_finite_number(v.get(k)) for k in _SCALER_KEYS)
+                                              and _finite_number(v["scale"], 0) and float(v["scale"]) > 0))
 
 
 # field -> (required, check, what it must be); required fields are what loading a model needs.
 SCHEMA: dict[str, tuple[bool, Any, str]] = {
     "config": (True, lambda v: isinstance(v, dict), "the run's config as a mapping"),
     "step": (True, _is_int, "an integer >= 0"),
-    "model": (True, _tensor_map, "a state dict (names -> tensors)"),
+    "model": (True, _tensor_map, "a state dict (names -> tensors, every value finite)"),
     "image_shape": (True, lambda v: isinstance(v, list | tuple) and len(v) == 3 and all(_is_int(s, 1) for s in v),
                     "[C, H, W] of positive integers"),
-    "optimizers": (False, _optimizers, "a mapping of update groups to optimizer state dicts"),
-    "rng": (False, _rng, "RNG states with a uint8 'torch' tensor"),
+    "optimizers": (False, _optimizers, "a mapping of update groups to optimizer state dicts ('state', and "
+                   "'param_groups' with parameter indices and a finite lr > 0)"),
+    "rng": (False, _rng, "RNG states with a uint8 'torch' tensor of this torch's generator size (and, from a "
+            "multi-process run, one such state per rank)"),
     "train_seconds": (False, lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
                       and v >= 0, "a finite number of seconds >= 0"),
     "metrics": (False, lambda v: isinstance(v, dict), "a mapping"),
-    "scaler": (False, lambda v: isinstance(v, dict), "a GradScaler state dict"),
+    "scaler": (False, _scaler, f"a GradScaler state dict (empty, or finite {', '.join(_SCALER_KEYS)}; scale > 0)"),
 }
 
 
