@@ -25,7 +25,8 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-__all__ = ["Interrupted", "TrainingInterrupted", "StopRequest", "stop_at_once", "stop_after_step", "SIGNALS"]
+__all__ = ["Interrupted", "TrainingInterrupted", "StopRequest", "stop_at_once", "stop_after_step", "exit_status",
+           "SIGNALS"]
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -69,6 +70,18 @@ class TrainingInterrupted(Interrupted):
         return type(self), (self.signum, self.step, self.run_dir)
 
 
+_received: list[int] = []  # the signals the handlers below have seen, in order
+
+
+def exit_status(error: KeyboardInterrupt) -> int:
+    """The exit status for a KeyboardInterrupt: its own (:class:`Interrupted`), else that of the last signal
+    received here (a library that catches our exception and raises a plain KeyboardInterrupt, as Ray's ``wait``
+    does), else 130."""
+    if isinstance(error, Interrupted):
+        return error.exit_status
+    return 128 + (_received[-1] if _received else signal.SIGINT)
+
+
 def _install(handler) -> dict[int, object]:
     """Install ``handler`` for SIGINT and SIGTERM (those not inherited as ignored); the previous handlers."""
     previous: dict[int, object] = {}
@@ -93,6 +106,7 @@ def stop_at_once() -> Iterator[None]:
     """Within: SIGINT and SIGTERM raise :class:`Interrupted` where the main thread is."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        _received.append(signum)
         raise Interrupted(signum)
 
     previous = _install(handler)
@@ -113,6 +127,7 @@ class StopRequest:
         return self.signum is not None
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
+        _received.append(signum)
         if self.signum is not None:  # the second signal: the user does not want to wait for the checkpoint
             raise Interrupted(signum, f"interrupted again by {_name(signum)}: stopped at once; the last complete "
                               "checkpoint is kept (a checkpoint being written was discarded whole)")

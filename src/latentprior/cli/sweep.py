@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from latentprior.cli.options import positive_int
+from latentprior.interrupts import exit_status
 from latentprior.rundir import SweepDir
 
 __all__ = ["register"]
@@ -53,7 +54,7 @@ def _sweep(args: argparse.Namespace) -> dict:
     except KeyboardInterrupt as e:  # an interruption, not an error: 130 (SIGINT) or 143 (SIGTERM), as a shell says
         print(f"interrupted: {SweepDir(args.out).state} is saved (the runs in flight as 'interrupted', each stopped "
               "at a checkpoint); rerun the same command to continue", file=sys.stderr)
-        raise SystemExit(getattr(e, "exit_status", 130)) from None
+        raise SystemExit(exit_status(e)) from None
     if result["failed"]:  # the summary still goes to stdout; the status tells scripts and CI
         print(json.dumps(result, default=str))
         logs = ", ".join(str(SweepDir(args.out).run(name).trial_log) for name in result["failed"][:3])

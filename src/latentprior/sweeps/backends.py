@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -99,6 +101,10 @@ class RayExecutor:
 
         self._ray = ray
         self._owned = False
+        # ray.init replaces the driver's SIGTERM handler with sys.exit (and its core adds a crash handler that
+        # prints a stack); the command's own handler (latentprior.interrupts) is put back below, so SIGTERM stops
+        # the sweep as Ctrl-C does: trials checkpointed, state saved
+        term = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
         if not ray.is_initialized():
             if address:
                 ray.init(address=address, log_to_driver=False)
@@ -112,6 +118,8 @@ class RayExecutor:
                 ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
                          object_store_memory=256 * 2**20, runtime_env={"env_vars": {"PYTHONPATH": path}})
             self._owned = True
+        if term is not None:
+            signal.signal(signal.SIGTERM, term)
         have = ray.cluster_resources()
         if have.get("GPU", 0) < gpus_per_trial or have.get("CPU", 0) < cpus_per_trial:
             self.close()
