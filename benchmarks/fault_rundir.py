@@ -221,11 +221,12 @@ def tb_disk_full(work: Path, i: int, rng: random.Random, ref) -> list[Outcome]:
 
 
 def eval_disk_full_one_page(work: Path, i: int, rng: random.Random, ref) -> list[Outcome]:
-    """``eval`` on a file system with 0, one or two pages free: either it finishes (the record and the hparams
-    fitted) or it refuses in one line naming the run; the previous record is kept whole or replaced whole, and
-    nothing else is left (no ``.part`` file, no ``tb/.hparams.<pid>/`` folder)."""
+    """``eval`` on a file system with no page free, or one (trial i % 3 == 1: the new record replaces the old and
+    the hparams fit; == 2: there is no old record, so the new one takes the page and TensorBoard's hparams meet a
+    full disk). Either the command finishes or it refuses in one line naming the run; the record is kept whole
+    or replaced whole, and nothing else is left (no ``.part`` file, no ``tb/.hparams.<pid>/`` folder)."""
     src, _, _ = ref.run("vae")
-    free = (0, 4096, 8192)[i % 3]
+    free, keep_old = ((0, True), (4096, True), (4096, False))[i % 3]
     evaluate = ["--metrics", "nll", "--nll-k", "2", "--batch-size", "10"]
     with small_fs(work / "fs", 16) as (fs, method):
         if method != "tmpfs":
@@ -234,20 +235,25 @@ def eval_disk_full_one_page(work: Path, i: int, rng: random.Random, ref) -> list
         shutil.copytree(src, run)
         first = cli(["eval", str(run), *evaluate, "--n", "10"])
         done = (run / "eval" / "nll.json").read_bytes() if first.rc == 0 else b""
+        if not keep_old:
+            (run / "eval" / "nll.json").unlink()
         names = {str(p.relative_to(fs)) for p in fs.rglob("*")}
         fill(fs, free)
         res = cli(["eval", str(run), *evaluate, "--n", "12"])
-        left = {str(p.relative_to(fs)) for p in fs.rglob("*")} - names - {"filler"}
+        left = {str(p.relative_to(fs)) for p in fs.rglob("*")} - names - {"filler", "run/eval/nll.json"}
         left = {p for p in left if not (res.rc == 0 and p.startswith("run/tb/hparams/"))}
         try:
-            record = json.loads((run / "eval" / "nll.json").read_text())
-            whole = record["protocol"]["n_ref"] == (12 if res.rc == 0 else 10)
-        except (OSError, ValueError, KeyError):
-            whole = False
+            n_ref = json.loads((run / "eval" / "nll.json").read_text())["protocol"]["n_ref"]
+        except FileNotFoundError:
+            n_ref = None
+        except (OSError, ValueError, KeyError, TypeError):
+            n_ref = "damaged"
         (fs / "filler").unlink(missing_ok=True)
+    whole = n_ref == 12 or (n_ref == 10 and keep_old) or (n_ref is None and not keep_old and res.rc != 0)
     answered = res.rc == 0 or one_line_error(res, str(run))
-    note = f"{free} bytes free: rc {res.rc}" + ("" if answered else f" {res.stderr.strip()[-160:]!r}") + \
-        (f"; left {sorted(left)}" if left else "")
+    note = (f"{free} bytes free{'' if keep_old else ', no old record'}: rc {res.rc}"
+            + ("" if answered else f" {res.stderr.strip()[-160:]!r}") + (f"; left {sorted(left)}" if left else "")
+            + ("" if whole else f"; record n_ref {n_ref}"))
     return [(bool(done) and answered and whole and not left, 0, 0 if whole else len(done) or 1, note)]
 
 

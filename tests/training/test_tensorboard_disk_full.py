@@ -148,26 +148,32 @@ def _can_mount(tmp_path) -> bool:
         return method == "tmpfs"
 
 
-@pytest.mark.parametrize("free", [0, 4096])
-def test_eval_on_a_full_disk_with_a_page_free_is_one_line_and_leaves_nothing(free, tmp_path, capsys):
+@pytest.mark.parametrize("free, old_record", [(0, True), (4096, True), (4096, False)])
+def test_eval_on_a_full_disk_with_a_page_free_is_one_line_and_leaves_nothing(free, old_record, tmp_path, capsys):
+    """tmpfs counts pages: with one free and an old record, the new record takes its place and the hparams fit;
+    without an old record the new one takes the page and the hparams meet the full disk (before: a traceback
+    from write_hparams and a tb/.hparams.<pid>/ folder left behind)."""
     if not _can_mount(tmp_path):
         pytest.skip("mounting a small tmpfs needs root")
     with small_fs(tmp_path / "fs", 16) as (fs, _):
         rd = _fixture_run(fs)
         assert main(["eval", str(rd.path), "--metrics", "nll", "--n", "10", "--nll-k", "2"]) == 0
         capsys.readouterr()
+        if not old_record:
+            rd.eval_record("nll").unlink()
         before = {str(p.relative_to(fs)) for p in fs.rglob("*")}
         fill(fs, free)
         rc = main(["eval", str(rd.path), "--metrics", "nll", "--n", "12", "--nll-k", "2"])
         out = capsys.readouterr()
-        if free == 0 or rc != 0:  # with a page free the record and the hparams may both fit (tmpfs counts pages)
+        if not (free and old_record):
             assert rc == 2
             line = _one_error_line(out.err)
-            assert line.startswith(f"error: cannot write {rd.path}") and "No space left on device" in line, line
-        left = {str(p.relative_to(fs)) for p in fs.rglob("*")} - before - {"filler"}
+            where = rd.path if old_record else rd.tensorboard
+            assert line.startswith(f"error: cannot write {where}") and "No space left on device" in line, line
+        left = {str(p.relative_to(fs)) for p in fs.rglob("*")} - before - {"filler", "run/eval/nll.json"}
         if rc == 0:  # the new hparams table replaced the old one
             left = {p for p in left if not p.startswith("run/tb/hparams/")}
         assert not left, left  # no .part file, no tb/.hparams.<pid>/
         record = json.loads(rd.eval_record("nll").read_text())
-        assert record["protocol"]["n_ref"] == (12 if rc == 0 else 10)  # old or new, never half
+        assert record["protocol"]["n_ref"] == (10 if rc and old_record else 12)  # old or new, never half
         (fs / "filler").unlink()
