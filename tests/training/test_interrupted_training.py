@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from latentprior.cli import main
@@ -123,3 +126,58 @@ def test_a_second_ctrl_c_stops_at_once_and_leaves_a_resumable_run(twin, tmp_path
     assert not list(run.rglob("*.part"))
     assert main(["resume", str(run)]) == 0
     assert _losses(run) == want
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(k) for k in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def _rank_of(pid: int) -> int | None:
+    try:
+        env = dict(kv.split("=", 1) for kv in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in kv)
+    except OSError:
+        return None
+    return int(env["RANK"]) if "RANK" in env else None
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds torchrun's workers through /proc")
+def test_under_torchrun_a_signal_to_one_rank_stops_all_after_the_same_step_and_rank_0_prints(twin, tmp_path):
+    """Only rank 1 gets SIGTERM: the ranks agree on the flag (an all-reduce each step), so both finish the same
+    step, rank 0 writes the checkpoint and alone prints the line."""
+    config, _ = twin
+    run = tmp_path / "run"
+    with socket.socket() as port:
+        port.bind(("127.0.0.1", 0))
+        free = port.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                             f"--master_port={free}", "-m", "latentprior.cli", "train", str(config), "--out", str(run)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while _logged(run) < 4 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    workers = {_rank_of(p): p for p in _children(proc.pid)}
+    assert proc.poll() is None and set(workers) >= {0, 1}, (workers, proc.poll())
+    os.kill(workers[1], signal.SIGTERM)
+    out, err = proc.communicate(timeout=240)
+    lines = [ln for ln in err.splitlines() if LINE.search(ln)]
+    assert len(lines) == 1, err[-4000:]  # rank 0 alone
+    step = int(LINE.search(lines[0]).group(1))
+    index = latest_checkpoint(run)
+    assert index["step"] == step == _logged(run)
+    # torchrun itself reports its workers' exit status 143 with a traceback of its own; none comes from our code
+    assert not re.search(r'File ".*latentprior/', err), err[-4000:]
+    assert "exitcode  : 143" in err
+    assert hashlib.sha256((run / "checkpoints" / index["file"]).read_bytes()).hexdigest() == index["sha256"]
+    assert len(torch_load_ranks(run)) == 2  # both processes' RNG states, gathered at the interrupted step
+    assert main(["resume", str(run)]) == 0 and _logged(run) == 23  # a single process may continue it
+
+
+def torch_load_ranks(run: Path) -> list:
+    index = latest_checkpoint(run)
+    return torch.load(run / "checkpoints" / index["file"], weights_only=True)["rng"]["ranks"]
