@@ -94,6 +94,6 @@ def test_the_cli_refuses_in_one_line_and_writes_nothing(argv, key, tmp_path, cap
 
 def test_train_prior_epochs_and_eval_options_refuse_infinity(tmp_path, capsys):
     assert main(["train-prior", str(tmp_path), "--epochs", "inf"]) == 2
-    assert "--epochs: must be a finite number > 0" in capsys.readouterr().err
+    assert "--epochs: must be > 0 and finite, got inf" in capsys.readouterr().err
     assert main(["eval", str(tmp_path), "--ppl-epsilon", "inf"]) == 2
     assert "eval.ppl_epsilon: expected a finite number" in capsys.readouterr().err
