@@ -117,10 +117,10 @@ def test_the_nan_stop_advises_resume_with_a_lower_rate_and_that_command_works(tm
     err = capsys.readouterr().err
     assert "keeps the last good state (step 8)" in err and "objective.lr is 0.001" in err
     cmd = _advice(err)
-    assert cmd == ["latentprior", "resume", str(run), "--set", "objective.lr=0.0005"]
+    assert cmd == ["latentprior", "resume", str(run), "--set", "objective.lr=0.0001"]
     monkeypatch.undo()
     assert main(cmd[1:]) == 0
-    assert load_checkpoint(run)["step"] == 15 and read_metrics(run)[-1]["lr/autoencoder"] == 5e-4
+    assert load_checkpoint(run)["step"] == 15 and read_metrics(run)[-1]["lr/autoencoder"] == 1e-4
 
 
 def test_before_the_first_checkpoint_it_advises_training_again_and_that_works(tmp_path, monkeypatch, capsys):
@@ -132,7 +132,7 @@ def test_before_the_first_checkpoint_it_advises_training_again_and_that_works(tm
     err = capsys.readouterr().err
     assert "before its first checkpoint, so there is nothing to resume" in err
     cmd = _advice(err)
-    assert cmd == ["latentprior", "train", "CONFIG", "--out", str(run), "--set", "objective.lr=0.0005"]
+    assert cmd == ["latentprior", "train", "CONFIG", "--out", str(run), "--set", "objective.lr=0.0001"]
     monkeypatch.undo()
     assert main(["train", str(config), *cmd[3:]]) == 0  # CONFIG is the user's file; the same folder is reused
-    assert load_checkpoint(run)["config"].objective.lr == 5e-4 and RunDir(run).exists()
+    assert load_checkpoint(run)["config"].objective.lr == 1e-4 and RunDir(run).exists()

@@ -168,7 +168,7 @@ def test_eval_on_a_full_disk_with_a_page_free_is_one_line_and_leaves_nothing(fre
         if not (free and old_record):
             assert rc == 2
             line = _one_error_line(out.err)
-            where = rd.path if old_record else rd.tensorboard
+            where = f"{rd.path}" if old_record else f"{rd.tensorboard}: "  # the folder, not its temporary twin
             assert line.startswith(f"error: cannot write {where}") and "No space left on device" in line, line
         left = {str(p.relative_to(fs)) for p in fs.rglob("*")} - before - {"filler", "run/eval/nll.json"}
         if rc == 0:  # the new hparams table replaced the old one

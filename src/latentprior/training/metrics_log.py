@@ -35,7 +35,7 @@ def stop_advice(run_dir: Path | None, groups: list[str], lrs: dict[str, float]) 
     rate now): continue from the last checkpoint with a lower rate, or, before the first checkpoint, start again.
     Every command it names exists and does what it says."""
     keys = [(LR_KEYS[g], lrs[g]) for g in groups if g in LR_KEYS and g in lrs]
-    sets = " ".join(f"--set {k}={v / 2:.3g}" for k, v in keys)
+    sets = " ".join(f"--set {k}={v / 10:.3g}" for k, v in keys)  # a diverging rate is rarely just 2x too high
     now = ", ".join(f"{k} is {v:g}" for k, v in keys)
     if run_dir is None or not sets:
         return f"lower the learning rate ({now or 'objective.lr'}) or check the data"

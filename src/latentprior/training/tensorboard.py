@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from latentprior.atomic import writing
+from latentprior.atomic import WriteError, writing
 from latentprior.config import flatten
 from latentprior.rundir import RunDir, read_eval_records, read_metrics, read_run_config, run_dir_of
 
@@ -158,7 +158,9 @@ def write_hparams(run_dir: str | Path) -> Path | None:
             writer.close()
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, WriteError) and e.path != os.fspath(rd.tensorboard):
+            raise WriteError(rd.tensorboard, e.reason) from e.__cause__  # not the temporary folder, now gone
         raise
     return final
