@@ -130,7 +130,8 @@ class StopRequest:
         _received.append(signum)
         if self.signum is not None:  # the second signal: the user does not want to wait for the checkpoint
             raise Interrupted(signum, f"interrupted again by {_name(signum)}: stopped at once; the last complete "
-                              "checkpoint is kept (a checkpoint being written was discarded whole)")
+                              "checkpoint is kept (one being written was finished or discarded whole), so "
+                              "`latentprior resume` continues from it")
         self.signum = signum
 
 
