@@ -5,7 +5,9 @@
 * ``batch:K``      — the K-th training batch is all NaN (the batch ``Run.step`` prepares; preview batches drawn
   from the same dataset are not counted);
 * ``param:K``      — after the K-th optimizer step, that optimizer's first parameter becomes +inf;
-* ``logdensity:K`` — the K-th call of a prior's ``log_prob`` returns -inf.
+* ``logdensity:K`` — the K-th call of a prior's ``log_prob`` returns -inf;
+* ``tbwrite:K``    — TensorBoard's record writer (run by its background thread) raises ENOSPC from its K-th
+  event on, as on a disk that just filled up.
 
 The library has no fault hook, so this monkeypatches from outside, in the child only. When the fault fires,
 the step count so far is written to ``LATENTPRIOR_FAULT_MARK`` (a path), so the harness can tell a run that
@@ -78,6 +80,23 @@ def install(spec: str) -> None:
         for cls in [Prior, *_subclasses(Prior)]:
             if "log_prob" in vars(cls):
                 cls.log_prob = _poisoned(cls.log_prob, due)
+    elif kind == "tbwrite":
+        import errno
+
+        from tensorboard.summary.writer import record_writer
+
+        original_write = record_writer.RecordWriter.write
+        calls = {"n": 0}
+
+        def write(self, data):
+            calls["n"] += 1
+            if calls["n"] == int(k):
+                _mark(calls["n"])
+            if calls["n"] >= int(k):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return original_write(self, data)
+
+        record_writer.RecordWriter.write = write
     else:
         raise SystemExit(f"unknown fault {spec!r}")
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fault_hostile import hostile_files
+from fault_rundir import RUNDIR_KINDS
 from fault_sweeps import SWEEP_KINDS
 from fault_tools import (
     CHECKPOINT_EVERY,
@@ -120,6 +121,46 @@ def kill_trial(model: str) -> Callable[..., list[Outcome]]:
         return [(ok, max(0, logged - (step or 0) - CHECKPOINT_EVERY), lost, note.strip())]
 
     return trial
+
+
+# ------------------------------------------------------------------------------------- SIGTERM mid-write
+
+_STOPPED = re.compile(r"interrupted at step (\d+); continue with: latentprior resume (.+)")
+
+
+def sigterm_mid_write(work: Path, i: int, rng: random.Random, ref: Reference) -> list[Outcome]:
+    """SIGTERM while a checkpoint is being written (its temporary file is there; odd trials send a second one
+    straight after): the write completes or is discarded whole, the command exits 143 and its last line says
+    ``interrupted at step N; continue with: latentprior resume RUN`` with a verified checkpoint of step N (after a
+    second signal: the last complete checkpoint, ``interrupted again``), and the run resumes exactly."""
+    model = ("vae", "aae")[i // 2 % 2]  # trials 0, 1: vae once and twice; 2, 3: aae; ...
+    _, want, _ = ref.run(model)
+    run = work / "run"
+    proc = cli_popen(["train", str(ref.config(model)), "--out", str(run)])
+    wait_for(lambda: (run / "checkpoints").is_dir() or proc.poll() is not None, poll=0.002)
+    _kill_moment("checkpoint_write", run, proc, rng, 0)
+    sent = proc.poll() is None
+    if sent:
+        proc.send_signal(signal.SIGTERM)
+        if i % 2:
+            proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate()
+    last = (err.strip().splitlines() or [""])[-1]
+    m = _STOPPED.fullmatch(last)
+    step, intact, _ = checkpoint_state(run)
+    logged = max(losses(run), default=0)
+    if i % 2 and last.startswith("interrupted again by SIGTERM: stopped at once"):
+        stopped = proc.returncode == 143 and intact  # the write in flight was dropped whole, or completed
+    else:
+        stopped = (proc.returncode == 143 and m is not None and m.group(2) == str(run) and intact
+                   and step == int(m.group(1)) == logged)
+    partial = any(n.endswith(".part") for n in os.listdir(run / "checkpoints"))
+    stopped = stopped and "Traceback" not in err and not partial
+    _, lost = _lost_bytes(run, want)
+    ok, why = _recovered(run, want)
+    note = (f"{model}{' twice' if i % 2 else ''}" + ("" if sent else " (ended before the signal)")
+            + ("" if stopped else f"; rc {proc.returncode}, last line {last[-140:]!r}"))
+    return [(sent and stopped and ok, max(0, logged - (step or 0) - CHECKPOINT_EVERY), lost, f"{note} {why}".strip())]
 
 
 # ----------------------------------------------------------------------------------- disk full, read-only
@@ -256,5 +297,7 @@ KINDS: dict[str, Callable[..., list[Outcome]]] = {
     "inf_log_density": numeric_trial("logdensity", ("vae",), 2),
     "two_writers": two_writers,
     "hostile_files": hostile_files,
+    "sigterm_mid_write": sigterm_mid_write,
+    **RUNDIR_KINDS,
     **SWEEP_KINDS,
 }

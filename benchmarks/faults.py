@@ -1,5 +1,7 @@
 """Fault injection: kill -9 anywhere, full disks, read-only run directories, NaN/inf, two writers, hostile files,
-sweep drivers killed, sweep trials that raise, and Ray workers killed mid-trial.
+sweep drivers killed, sweep trials that raise, Ray workers killed mid-trial, SIGTERM during a checkpoint write, and
+hostile run directories (a sweep state escaping its folder, bad metrics lines, YAML tags in config.yaml, checkpoint
+contents that do not fit), TensorBoard's writer thread and ``eval`` on a full disk.
 
     python benchmarks/faults.py            # reduced set (a few trials per kind, a few minutes on 2 cores)
     python benchmarks/faults.py --full     # >= 20 kill trials (VAE and AAE), 3 of every other kind
@@ -81,8 +83,12 @@ def format_table(rows: list[Row]) -> str:
 
 REDUCED = {"kill_vae": 2, "kill_aae": 2, "disk_full_checkpoint": 1, "disk_full_eval": 1, "read_only": 1,
            "nan_batch": 1, "inf_parameter": 1, "inf_log_density": 1, "two_writers": 1, "hostile_files": 1,
-           "sweep_driver_kill": 2, "sweep_trial_raises": 1, "sweep_worker_kill": 1}
-FULL = {**{k: 3 for k in REDUCED}, "kill_vae": 12, "kill_aae": 12}
+           "sweep_driver_kill": 2, "sweep_trial_raises": 1, "sweep_worker_kill": 1,
+           "report_traversal": 2, "bad_metrics_line": 2, "tb_disk_full": 2, "eval_disk_full_one_page": 2,
+           "yaml_tag_config": 2, "malformed_payload": 2, "sigterm_mid_write": 2}
+# --full: every malformed payload edit, traversal name and free-page count once at least, both tb_disk_full methods
+FULL = {**{k: 3 for k in REDUCED}, "kill_vae": 12, "kill_aae": 12, "report_traversal": 7, "malformed_payload": 7,
+        "tb_disk_full": 4, "sigterm_mid_write": 6, "bad_metrics_line": 4}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -226,7 +226,8 @@ def test_restart_skips_finished_runs_and_resumes_the_interrupted_one(tmp_path):
         run_sweep(spec, tmp_path, executor="local", progress=False,
                   trial_fn=functools.partial(run_trial, train_fn=killed_on_third, evaluate_fn=fake_evaluate))
     state = SweepState.open(tmp_path)
-    assert state.counts() == {"pending": 2, "running": 0, "done": 2, "failed": 0, "interrupted": 0}
+    assert state.counts() == {"pending": 1, "running": 0, "done": 2, "failed": 0, "interrupted": 1}
+    assert state.runs[calls[2][0]]["status"] == "interrupted"  # stopped by Ctrl-C, not failed
     interrupted = calls[2][0]
     assert latest_checkpoint(tmp_path / "runs" / interrupted)["step"] == 3
     first_seconds = load_checkpoint(tmp_path / "runs" / interrupted)["train_seconds"]

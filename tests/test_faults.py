@@ -3,9 +3,11 @@
 One trial per fault kind, each driving the ``latentprior`` command in subprocesses: kill -9 during a
 checkpoint write then ``resume`` (losses equal to an uninterrupted run's), NaN in a batch, disk full during a
 checkpoint write, a read-only run directory, a second writer, hostile files reaching the readers through
-the command line, a sweep driver killed then rerun, a sweep trial that raises, and a Ray worker killed mid-trial
-(retried, resumed). Tests marked xfail(strict) document protections the command does not give yet; once it
-does, they fail as XPASS and the marker goes.
+the command line, a sweep driver killed then rerun, a sweep trial that raises, a Ray worker killed mid-trial
+(retried, resumed), SIGTERM during a checkpoint write, hostile run directories (an escaping sweep state, bad metrics
+lines, a YAML tag in config.yaml, checkpoint contents that do not fit), and full disks met by TensorBoard's writer
+thread and by ``eval`` with one page free. Tests marked xfail(strict) document protections the command does not
+give yet; once it does, they fail as XPASS and the marker goes.
 """
 
 from __future__ import annotations
@@ -92,3 +94,28 @@ def test_sweep_ray_worker_killed_mid_trial_is_retried_and_resumes(tmp_path):
     outcomes = fault_sweeps.sweep_worker_kill(tmp_path, 0, random.Random(9), max_concurrent=1)
     _survived(outcomes)
     assert outcomes[0][3].startswith("worker killed at step "), outcomes  # the kill landed while it trained
+
+
+@pytest.mark.parametrize("kind", ["report_traversal", "bad_metrics_line", "yaml_tag_config", "malformed_payload"])
+def test_hostile_run_directories(tmp_path, ref, kind):
+    _survived(fault_kinds.KINDS[kind](tmp_path, 0, random.Random(10), ref))
+
+
+@pytest.mark.parametrize("i", [0, 1])  # 0: a tmpfs with no room on RUN_DIR/tb (as root), 1: ENOSPC injected
+def test_tensorboard_writer_thread_meets_a_full_disk(tmp_path, ref, i):
+    _survived(fault_kinds.KINDS["tb_disk_full"](tmp_path, i, random.Random(11), ref))
+
+
+def test_eval_on_a_disk_with_one_page_free(tmp_path, ref):
+    if not _can_mount(tmp_path):
+        pytest.skip("mounting a small tmpfs needs root")
+    # trial 2: no old record, so the new one takes the free page and TensorBoard's hparams meet the full disk
+    outcomes = fault_kinds.KINDS["eval_disk_full_one_page"](tmp_path, 2, random.Random(12), ref)
+    _survived(outcomes)
+    assert outcomes[0][3] == "4096 bytes free, no old record: rc 2", outcomes
+
+
+def test_sigterm_during_a_checkpoint_write_then_resume(tmp_path, ref):
+    outcomes = fault_kinds.KINDS["sigterm_mid_write"](tmp_path, 0, random.Random(13), ref)
+    _survived(outcomes)
+    assert "ended before the signal" not in outcomes[0][3], outcomes

@@ -116,7 +116,7 @@ def test_the_resume_policy_is_declared_on_the_train_fields():
     may_change = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("resume_may_change")}
     assert may_change == {"epochs", "prior_epochs", "log_every", "checkpoint_every", "samples_every", "images_every",
                           "device", "threads", "progress", "compile", "channels_last", "adam_impl", "cuda_graphs",
-                          "loggers"}
+                          "loggers", "max_memory_gb"}
 
 
 def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):

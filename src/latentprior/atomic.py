@@ -22,6 +22,28 @@ __all__ = ["WriteError", "atomic_path", "atomic_write_bytes", "writing"]
 class WriteError(OSError, UserError):
     """A file could not be written (disk full, read-only folder, no permission); the message names the path."""
 
+    def __init__(self, path: str | os.PathLike[str], reason: str,
+                 then: str = "then run the command again (files written before are unchanged)") -> None:
+        self.path, self.reason, self.then = os.fspath(path), reason, then
+        super().__init__(f"cannot write {self.path}: {reason}; free space or make the folder writable, {then}")
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+    def __reduce__(self):  # rebuilt from its parts (a sweep's Ray worker sends its errors to the driver)
+        return type(self), (self.path, self.reason, self.then)
+
+    def advising(self, then: str) -> WriteError:
+        """The same error with another last clause (what to run once the disk has room)."""
+        return WriteError(self.path, self.reason, then)
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
 
 @contextlib.contextmanager
 def writing(path: str | os.PathLike[str]) -> Iterator[None]:
@@ -35,9 +57,7 @@ def writing(path: str | os.PathLike[str]) -> Iterator[None]:
     except WriteError:
         raise
     except OSError as e:
-        reason = e.strerror or str(e) or type(e).__name__
-        raise WriteError(f"cannot write {path}: {reason}; free space or make the folder writable, then run the "
-                         "command again (files written before are unchanged)") from e
+        raise WriteError(path, _reason(e)) from e
 
 
 @contextlib.contextmanager

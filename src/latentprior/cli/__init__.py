@@ -1,7 +1,7 @@
 """The ``latentprior`` command line.
 
     latentprior train CONFIG.yaml --out RUN_DIR [--set key=value ...] [--data-dir DIR] [--max-steps N] [--seed S]
-    latentprior resume RUN_DIR [--max-steps N]
+    latentprior resume RUN_DIR [--max-steps N] [--set key=value ...]   # learning rates, budget, bookkeeping
     latentprior train-prior RUN_DIR --epochs N          # prior-only epochs on a finished run's frozen encoder
     latentprior sample RUN_DIR --n N --out FILE.png
     latentprior interpolate RUN_DIR --out FILE.png [--space z|base]
@@ -14,7 +14,8 @@
 
 Every user error (a bad option, config, sweep file, run directory or checkpoint) ends as one line,
 ``error: <message>`` on stderr, with exit status 2: each is a :class:`~latentprior.errors.UserError`
-raised where the fact is known and caught once, in :func:`main`.
+raised where the fact is known and caught once, in :func:`main`. Ctrl-C and SIGTERM end as one line too, with
+status 130 and 143 (latentprior.interrupts): the training verbs first finish the current step and checkpoint it.
 
 Multi-process (data-parallel) training: ``torchrun --nproc_per_node=N -m latentprior.cli train ...``; the
 training commands join the process group torchrun describes (gloo on CPU, nccl on CUDA) and only rank 0
@@ -32,6 +33,7 @@ import latentprior
 from latentprior.cli import config, evaluate, generate, report, study, sweep, train
 from latentprior.cli.options import apply_dir_options
 from latentprior.errors import UsageError, UserError
+from latentprior.interrupts import Interrupted, stop_at_once
 
 __all__ = ["main", "build_parser"]
 
@@ -71,16 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     ctx = None
     try:
-        args = build_parser().parse_args(argv)
-        apply_dir_options(args)  # --weights-dir / --cache-dir: the environment variables, for this process
-        if args.distributed:
-            from latentprior.training.distributed import init_from_env
+        with stop_at_once():  # SIGINT/SIGTERM: Interrupted where we are (training defers it to a step's end)
+            args = build_parser().parse_args(argv)
+            apply_dir_options(args)  # --weights-dir / --cache-dir: the environment variables, for this process
+            if args.distributed:
+                from latentprior.training.distributed import init_from_env
 
-            ctx = init_from_env()  # a no-op unless torchrun set WORLD_SIZE > 1
-        result = args.run(args)
+                ctx = init_from_env()  # a no-op unless torchrun set WORLD_SIZE > 1
+            result = args.run(args)
     except UserError as e:  # the one boundary: bad input of any verb (errors.py)
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:  # Ctrl-C or SIGTERM: one line, and the shell's status for it (130, 143)
+        if ctx is None or ctx.is_main:
+            print(e, file=sys.stderr)
+        return e.exit_status
     finally:
         if ctx is not None and ctx.enabled:
             import torch.distributed as dist

@@ -46,9 +46,11 @@ def eval_config_from_args(args: argparse.Namespace) -> EvalConfig:
 def _evaluate(args: argparse.Namespace) -> dict:
     from latentprior.evaluation.registry import check_metrics
     from latentprior.evaluation.runner import evaluate_run
+    from latentprior.rundir import read_run_config
 
     eval_cfg = eval_config_from_args(args)
     check_metrics(eval_cfg.metrics)  # before the model and the data are loaded
+    read_run_config(args.run_dir, strict=True)  # the summaries below read it: a bad config.yaml fails before any work
     result = evaluate_run(args.run_dir, eval_cfg, data_dir=args.data_dir, device=args.device,
                           weights_dir=args.weights_dir, cache_dir=args.cache_dir)
     from latentprior.training.loggers import write_summaries

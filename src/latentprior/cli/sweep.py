@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from pathlib import Path
 
 from latentprior.cli.options import add_weights_options, positive_int
+from latentprior.interrupts import exit_status
 from latentprior.rundir import SweepDir
 
 __all__ = ["register"]
@@ -46,23 +46,16 @@ def _sweep(args: argparse.Namespace) -> dict:
     from latentprior.sweeps.grid import load_sweep
 
     spec = load_sweep(args.sweep)
-
-    def _term(signum, frame):  # SIGTERM (kill, a batch system) ends the sweep like Ctrl-C: state saved
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, _term)
-    try:
+    try:  # SIGTERM (kill, a batch system) ends the sweep like Ctrl-C (cli.main's stop_at_once): state saved
         result = run_sweep(spec, args.out, executor="local" if args.local else "ray", address=args.address,
                            data_dir=args.data_dir, max_concurrent=args.max_concurrent, threads=args.threads,
                            models=[m.strip() for m in args.models.split(",") if m.strip()] if args.models else None,
                            eval_n=args.eval_n, progress=not args.no_progress, sweep_file=str(args.sweep.resolve()),
                            rerun_changed=args.rerun_changed)
-    except KeyboardInterrupt:  # an interruption, not an error: 130 as a shell reports Ctrl-C
-        print(f"interrupted: {SweepDir(args.out).state} is saved; rerun the same command to continue",
-              file=sys.stderr)
-        raise SystemExit(130) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    except KeyboardInterrupt as e:  # an interruption, not an error: 130 (SIGINT) or 143 (SIGTERM), as a shell says
+        print(f"interrupted: {SweepDir(args.out).state} is saved (the runs in flight as 'interrupted', each stopped "
+              "at a checkpoint); rerun the same command to continue", file=sys.stderr)
+        raise SystemExit(exit_status(e)) from None
     if result["failed"]:  # the summary still goes to stdout; the status tells scripts and CI
         print(json.dumps(result, default=str))
         logs = ", ".join(str(SweepDir(args.out).run(name).trial_log) for name in result["failed"][:3])

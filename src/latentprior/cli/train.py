@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("resume", help="continue a run from its latest checkpoint")
     p.add_argument("run_dir", type=Path, help="a run folder (its latest checkpoint is used)")
     p.add_argument("--max-steps", type=positive_int, help="stop at this global step")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="change a key a run may change mid-run (learning rates, budget, intervals, threads, device, "
+                   "progress; recorded in the run's config history); repeatable")
     add_data_options(p)
     add_weights_options(p)
     p.set_defaults(run=_resume, distributed=True)
@@ -57,11 +60,14 @@ def _writer_lock(run_dir: Path):
 
 
 def _run_config(run_dir: Path, args: argparse.Namespace):
+    """The checkpoint's config with the data options and (resume) the ``--set`` changes a resume may make."""
     from latentprior.config import apply_overrides
-    from latentprior.rundir.checkpoints import load_checkpoint
+    from latentprior.rundir.checkpoints import check_resume_overrides, load_checkpoint
 
+    changes = list(getattr(args, "overrides", []))
+    check_resume_overrides([c.split("=", 1)[0].strip() for c in changes])  # before the checkpoint is read
     cfg = load_checkpoint(run_dir)["config"]
-    extra = data_overrides(args)
+    extra = data_overrides(args) + changes
     return apply_overrides(cfg, extra) if extra else cfg
 
 

@@ -342,10 +342,13 @@ class ObjectiveConfig:
     adversarial_loss: Literal["paper", "nonsaturating"] = _key(
         "paper", "aae: eqs. 14-16 as written, or the non-saturating variants (maximise log D for q in F, "
         "log(1 - D) for prior samples in f)")
-    lr: float = _key(1e-4, "Adam learning rate of the encoder and decoder (and gamma)")
-    prior_lr: float | None = _key(None, "Adam learning rate of the prior; null: lr")
+    # Adam's learning rates may change when a run is resumed (`latentprior resume RUN --set objective.lr=...`, e.g.
+    # lower after a NaN stop): the checkpoint's moments stay valid, and the change is recorded in the run's
+    # config_history.jsonl
+    lr: float = _key(1e-4, "Adam learning rate of the encoder and decoder (and gamma)", resume_may_change=True)
+    prior_lr: float | None = _key(None, "Adam learning rate of the prior; null: lr", resume_may_change=True)
     disc_lr: float | None = _key(None, "Adam learning rate of the latent discriminator (aae) or the TC "
-                                       "discriminator (factorvae); null: lr")
+                                       "discriminator (factorvae); null: lr", resume_may_change=True)
     adam_beta1: float = _key(0.9, "Adam's beta1 of every update but the discriminator's")
     adam_beta2: float = _key(0.999, "Adam's beta2 of every update but the discriminator's")
     # Kim & Mnih train FactorVAE's discriminator with (0.5, 0.9) at lr 1e-4 (the FactorVAE configs set these).
@@ -441,12 +444,21 @@ class TrainConfig:
         "(GradScaler syncs with the host), off elsewhere", resume_may_change=True)
     sync_bn: bool = _key(False, "multi-process (torchrun) only: BatchNorm statistics over the global batch instead "
                                 "of each process's shard")
+    # the estimate covers weights, gradients, Adam's moments, the training images and a checkpoint's serialised copy
+    # (training/memory.py), computed before anything is built; activations are not counted, hence 90 %
+    max_memory_gb: float | None = _key(
+        None, "refuse to start when the memory the run's states need exceeds this many GiB; null: 90% of the "
+        "device's memory (the GPU's, or the RAM a CPU run may use); 0: no check", resume_may_change=True)
 
     def __post_init__(self) -> None:
         _at_least(self, "train", epochs=0, prior_epochs=0, batch_size=1, log_every=1, checkpoint_every=1,
                   samples_every=0, images_every=0)
         _check(self.threads is None or self.threads >= 1, f"train.threads must be >= 1 or null, got {self.threads}")
         _check(len(set(self.loggers)) == len(self.loggers), f"train.loggers names a logger twice: {list(self.loggers)}")
+        _check(self.max_memory_gb is None or self.max_memory_gb >= 0,
+               f"train.max_memory_gb must be >= 0 (0: no check) or null, got {self.max_memory_gb}")
+        _check(self.lr_halve_every is None or self.lr_halve_every >= 0,
+               f"train.lr_halve_every must be > 0 epochs (0 or null: never), got {self.lr_halve_every}")
         _check(re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None,
                f"train.device: {self.device!r} is not valid; choose auto, cpu, mps, cuda or cuda:N")
 

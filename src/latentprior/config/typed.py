@@ -3,12 +3,16 @@
 Every way of making a config (YAML files, ``--set section.key=value``, sweep files, Python) ends in
 :func:`build`, so an unknown key, a value of the wrong type or outside its ``Literal`` choices raises
 :class:`ConfigError` naming the key and listing what is valid, and a typo never silently falls back to a default.
+It is also the one place that turns values into floats, and every float of every section must be finite: YAML
+reads ``.inf`` and ``.nan`` as numbers, and no field means anything by them (an infinite budget, learning rate or
+scale only fails later, in an integer conversion or as a NaN loss).
 Generic over the dataclass: the config sections (:mod:`.sections`) use it without this module knowing them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -82,10 +86,15 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
             # YAML 1.1 (PyYAML) reads "2e-4" and "1E5" as strings: a float without a dot is still a float here.
-            return float(value)
+            value = float(value)  # "1e999" overflows to inf, refused below
         check(isinstance(value, int | float) and not isinstance(value, bool),
                f"{key}: expected a number, got {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            number = math.inf
+        check(math.isfinite(number), f"{key}: expected a finite number, got {value!r}")
+        return number
     if tp is str:
         check(isinstance(value, str), f"{key}: expected a string, got {value!r}")
         return value

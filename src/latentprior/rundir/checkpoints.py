@@ -34,12 +34,13 @@ import torch
 
 import latentprior
 from latentprior.atomic import atomic_write_bytes
-from latentprior.config import Config, ConfigError, config_from_dict, config_to_dict
+from latentprior.config import Config, ConfigError, config_from_dict, config_to_dict, flatten
 from latentprior.errors import UserError
 from latentprior.rundir.layout import RunDir, run_dir_of
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "check_resumable",
-           "clean_partial_files", "check_payload", "FORMAT", "RESUME_FIELDS"]
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "verify_checkpoint",
+           "check_resumable", "resume_changes", "resume_keys", "check_resume_overrides", "clean_partial_files",
+           "check_payload", "FORMAT", "RESUME_FIELDS"]
 
 log = logging.getLogger(__name__)
 
@@ -160,37 +161,85 @@ def _is_int(v: Any, low: int = 0) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= low
 
 
+def _finite_number(v: Any, low: float = -math.inf) -> bool:
+    if isinstance(v, torch.Tensor) and v.numel() == 1 and not v.dtype.is_complex:
+        v = v.item()
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= low
+
+
 def _tensor_map(v: Any) -> bool:
-    return isinstance(v, dict) and all(isinstance(k, str) and isinstance(t, torch.Tensor) for k, t in v.items())
+    """Names -> tensors, every floating-point value finite: the loop checks the weights before each checkpoint,
+    so a NaN or inf here was put there after the run wrote it."""
+    return isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(t, torch.Tensor)
+        and (not t.is_floating_point() or t.numel() == 0 or bool(torch.isfinite(t).all())) for k, t in v.items())
+
+
+def _optimizer(v: Any) -> bool:
+    """One ``torch.optim`` state dict: ``state`` (parameter index -> its tensors and numbers) and ``param_groups``
+    (each with its parameter indices and a finite learning rate > 0). Whether the tensors fit the parameters is
+    checked when the run is rebuilt (training/resume.py)."""
+    if not (isinstance(v, dict) and isinstance(v.get("state"), dict) and isinstance(v.get("param_groups"), list)):
+        return False
+    groups_ok = all(isinstance(g, dict) and isinstance(g.get("params"), list) and all(map(_is_int, g["params"]))
+                    and _finite_number(g.get("lr"), 0) for g in v["param_groups"])
+    state_ok = all(_is_int(i) and isinstance(st, dict) and all(
+        isinstance(x, torch.Tensor) or _finite_number(x) for x in st.values()) for i, st in v["state"].items())
+    return groups_ok and state_ok
+
+
+def _objective_state(v: Any) -> bool:
+    """An objective's own state beside its optimizers (e.g. the cvae's KL-schedule step count): finite numbers."""
+    return isinstance(v, dict) and "param_groups" not in v and all(
+        isinstance(k, str) and _finite_number(x) for k, x in v.items())
 
 
 def _optimizers(v: Any) -> bool:
-    return isinstance(v, dict) and all(isinstance(k, str) and isinstance(s, dict) for k, s in v.items())
+    """Every update group's optimizer state, and any objective state saved with them (objectives/base.py)."""
+    return isinstance(v, dict) and all(isinstance(k, str) and (_optimizer(s) or _objective_state(s))
+                                       for k, s in v.items())
 
 
 def _own_rng(v: Any) -> bool:
-    return isinstance(v, dict) and isinstance(v.get("torch"), torch.Tensor) and v["torch"].dtype == torch.uint8
+    """A generator state of the size this torch's CPU generator has (it refuses any other), and a CUDA one."""
+    if not isinstance(v, dict) or not isinstance(v.get("torch"), torch.Tensor):
+        return False
+    cpu, cuda = v["torch"], v.get("cuda")
+    return (cpu.dtype == torch.uint8 and cpu.shape == torch.get_rng_state().shape
+            and (cuda is None or (isinstance(cuda, torch.Tensor) and cuda.dtype == torch.uint8 and cuda.dim() == 1)))
 
 
 def _rng(v: Any) -> bool:
     """This process's RNG states and, from a multi-process run, every rank's (``ranks``)."""
     ranks = v.get("ranks") if isinstance(v, dict) else None
-    return _own_rng(v) and (ranks is None or (isinstance(ranks, list) and all(map(_own_rng, ranks))))
+    return _own_rng(v) and (ranks is None or (isinstance(ranks, list) and len(ranks) >= 1
+                                              and all(map(_own_rng, ranks))))
+
+
+_SCALER_KEYS = ("scale", "growth_factor", "backoff_factor", "growth_interval", "_growth_tracker")
+
+
+def _scaler(v: Any) -> bool:
+    """A GradScaler state: empty (saved by a disabled scaler) or every field a finite number, the scale > 0."""
+    return isinstance(v, dict) and (not v or (all(_finite_number(v.get(k)) for k in _SCALER_KEYS)
+                                              and _finite_number(v["scale"], 0) and float(v["scale"]) > 0))
 
 
 # field -> (required, check, what it must be); required fields are what loading a model needs.
 SCHEMA: dict[str, tuple[bool, Any, str]] = {
     "config": (True, lambda v: isinstance(v, dict), "the run's config as a mapping"),
     "step": (True, _is_int, "an integer >= 0"),
-    "model": (True, _tensor_map, "a state dict (names -> tensors)"),
+    "model": (True, _tensor_map, "a state dict (names -> tensors, every value finite)"),
     "image_shape": (True, lambda v: isinstance(v, list | tuple) and len(v) == 3 and all(_is_int(s, 1) for s in v),
                     "[C, H, W] of positive integers"),
-    "optimizers": (False, _optimizers, "a mapping of update groups to optimizer state dicts"),
-    "rng": (False, _rng, "RNG states with a uint8 'torch' tensor"),
+    "optimizers": (False, _optimizers, "a mapping of update groups to optimizer state dicts ('state', and "
+                   "'param_groups' with parameter indices and a finite lr > 0)"),
+    "rng": (False, _rng, "RNG states with a uint8 'torch' tensor of this torch's generator size (and, from a "
+            "multi-process run, one such state per rank)"),
     "train_seconds": (False, lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
                       and v >= 0, "a finite number of seconds >= 0"),
     "metrics": (False, lambda v: isinstance(v, dict), "a mapping"),
-    "scaler": (False, lambda v: isinstance(v, dict), "a GradScaler state dict"),
+    "scaler": (False, _scaler, f"a GradScaler state dict (empty, or finite {', '.join(_SCALER_KEYS)}; scale > 0)"),
     # images passed from Python (data.name: custom): the SHA-1 of their bytes, compared on resume
     "data_sha1": (False, lambda v: isinstance(v, str) and re.fullmatch(r"[0-9a-f]{40}", v) is not None,
                   "a SHA-1 (40 hex digits)"),
@@ -217,6 +266,24 @@ def check_payload(payload: Any, path: Path | str) -> dict[str, Any]:
     except ConfigError as e:
         raise CheckpointError(f"{path}: its config is invalid: {e}") from e
     return {**payload, "config": cfg, "image_shape": [int(s) for s in payload["image_shape"]]}
+
+
+def verify_checkpoint(run_dir: str | os.PathLike[str] | RunDir, step: int) -> Path:
+    """The indexed checkpoint of ``step``, read back from disk and its SHA-256 checked against the index (what
+    ``resume`` will verify), without unpickling it; else :class:`CheckpointError`."""
+    rd = run_dir_of(run_dir)
+    index = latest_checkpoint(rd)
+    if index is None or index["step"] != step:
+        raise CheckpointError(f"{rd.checkpoint_index} does not name the checkpoint of step {step} just written")
+    path = rd.checkpoint(index["file"])
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"checkpoint {path} just written cannot be read back: {_first_line(e)}") from e
+    if hashlib.sha256(data).hexdigest() != index["sha256"]:
+        raise CheckpointError(f"checkpoint {path} just written does not match its digest; the disk or file "
+                              "system corrupted it")
+    return path
 
 
 def load_checkpoint(run_dir: str | os.PathLike[str] | RunDir, map_location: str | torch.device = "cpu", *,
@@ -250,16 +317,51 @@ def load_checkpoint(run_dir: str | os.PathLike[str] | RunDir, map_location: str 
     return payload
 
 
+def _may_change(section: str, f: dataclasses.Field) -> bool:
+    # data.dir says where the files are, not what they are
+    return bool(f.metadata.get("resume_may_change")) or (section, f.name) == ("data", "dir")
+
+
+def resume_keys() -> list[str]:
+    """``section.key`` of every key a resumed run may change: the fields marked ``resume_may_change`` (the
+    budget, bookkeeping and speed keys of ``train``, the objective's learning rates) and ``data.dir``."""
+    default = Config()
+    return [f"{section.name}.{f.name}" for section in dataclasses.fields(default)
+            for f in dataclasses.fields(getattr(default, section.name)) if _may_change(section.name, f)]
+
+
+def check_resume_overrides(keys: list[str]) -> None:
+    """Refuse, in one line naming it, the first of ``keys`` (``section.key``) that a resumed run may not change."""
+    allowed, known = resume_keys(), set(flatten(config_to_dict(Config())))
+    for key in keys:
+        if key in known and key not in allowed:  # an unknown key is refused by apply_overrides, listing the keys
+            raise ConfigError(f"resume --set {key}: {key} decides what the run trains, so it cannot change in the "
+                              f"middle of a run; keys resume may change: {', '.join(allowed)} (to change {key}, "
+                              "train a new run)")
+
+
+def resume_changes(saved: Config, cfg: Config) -> dict[str, tuple[Any, Any]]:
+    """``{section.key: (saved value, new value)}`` of the keys that may change on resume and do."""
+    out = {}
+    for section in dataclasses.fields(saved):
+        a, b = getattr(saved, section.name), getattr(cfg, section.name)
+        for f in dataclasses.fields(a):
+            if _may_change(section.name, f) and getattr(a, f.name) != getattr(b, f.name):
+                out[f"{section.name}.{f.name}"] = (getattr(a, f.name), getattr(b, f.name))
+    return out
+
+
 def check_resumable(saved: Config, cfg: Config) -> None:
     """Refuse to continue the run saved with ``saved`` under a ``cfg`` that changes what is trained.
 
-    A key may change when its config field says so (``metadata={"resume_may_change": True}``: the budget and
-    bookkeeping keys of ``TrainConfig``), and ``data.dir`` may: it says where the files are, not what they are.
+    A key may change when its config field says so (``metadata={"resume_may_change": True}``: the budget,
+    bookkeeping and speed keys of ``TrainConfig`` and the objective's learning rates), and ``data.dir`` may: it
+    says where the files are, not what they are (:func:`resume_keys`).
     """
     for section in dataclasses.fields(saved):
         a, b = getattr(saved, section.name), getattr(cfg, section.name)
         for f in dataclasses.fields(a):
-            if f.metadata.get("resume_may_change") or (section.name, f.name) == ("data", "dir"):
+            if _may_change(section.name, f):
                 continue
             was, now = getattr(a, f.name), getattr(b, f.name)
             if was != now:

@@ -1,15 +1,18 @@
 """Where a sweep's trials run: in this process (:class:`LocalExecutor`) or as Ray tasks (:class:`RayExecutor`),
 and what a failed trial reports back (:class:`Failure`).
 
-Both executors have the same three calls: ``submit(fn, payload) -> handle``, ``wait_one(handles) -> (handle,
-ok, result or Failure)``, ``close()``. A trial's exception never escapes ``wait_one``: it becomes a
-:class:`Failure` that says whether retrying can help.
+Both executors have the same calls: ``submit(fn, payload) -> handle``, ``wait_one(handles) -> (handle,
+ok, result or Failure)``, ``interrupt(handles)`` (stop the trials in flight at a checkpoint), ``close()``.
+A trial's exception never escapes ``wait_one``: it becomes a :class:`Failure` that says whether retrying can help.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -75,6 +78,9 @@ class LocalExecutor:
     def info(self) -> dict[str, Any]:
         return {"executor": self.name}
 
+    def interrupt(self, handles: Iterable[int]) -> None:
+        """Nothing to do: a local trial runs in this process, so the signal reached its training loop itself."""
+
     def close(self) -> None:
         pass
 
@@ -95,6 +101,10 @@ class RayExecutor:
 
         self._ray = ray
         self._owned = False
+        # ray.init replaces the driver's SIGTERM handler with sys.exit (and its core adds a crash handler that
+        # prints a stack); the command's own handler (latentprior.interrupts) is put back below, so SIGTERM stops
+        # the sweep as Ctrl-C does: trials checkpointed, state saved
+        term = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
         if not ray.is_initialized():
             if address:
                 ray.init(address=address, log_to_driver=False)
@@ -108,6 +118,8 @@ class RayExecutor:
                 ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
                          object_store_memory=256 * 2**20, runtime_env={"env_vars": {"PYTHONPATH": path}})
             self._owned = True
+        if term is not None:
+            signal.signal(signal.SIGTERM, term)
         have = ray.cluster_resources()
         if have.get("GPU", 0) < gpus_per_trial or have.get("CPU", 0) < cpus_per_trial:
             self.close()
@@ -129,6 +141,17 @@ class RayExecutor:
             return h, True, self._ray.get(h)
         except Exception as e:  # RayTaskError carries the worker's traceback in its message, and the exception
             return h, False, Failure.of(getattr(e, "cause", None) or e, f"{type(e).__name__}: {e}")
+
+    def interrupt(self, handles: Iterable[Any], timeout: float = 120) -> None:
+        """Cancel the trials in flight and wait up to ``timeout`` s for them to stop. Ray cancels a running task
+        by raising Ctrl-C in its worker's main thread, so the trial's training loop finishes its step and writes
+        a checkpoint of it, as it would for a user's Ctrl-C (a second Ctrl-C here stops waiting)."""
+        handles = list(handles)
+        for h in handles:
+            with contextlib.suppress(Exception):  # already finished, or its worker died
+                self._ray.cancel(h, force=False)
+        with contextlib.suppress(Exception):
+            self._ray.wait(handles, num_returns=len(handles), timeout=timeout)
 
     def info(self) -> dict[str, Any]:
         res = self._ray.cluster_resources()

@@ -8,6 +8,9 @@ restart and a progress bar.
     failure -> the full traceback is appended to RUN_DIR/trial.log; the run is retried up to ``retries`` more
                times in this invocation unless the error will recur (a UserError, or the same exception as the
                attempt before), then marked failed; the sweep goes on with the other runs
+    Ctrl-C  -> (or SIGTERM) the runs in flight are told to stop (a local trial is in this process and gets the
+               signal itself; a Ray trial is cancelled, which its training loop takes as Ctrl-C): each finishes
+               its step and checkpoints it, and is recorded 'interrupted'; a rerun continues them
 
 The driver is the only writer of ``sweep.json``; trials only write inside their own run directory and return a
 small dict. Retrying is the driver's job too (Ray's own retries are off), so that every attempt is recorded.
@@ -215,10 +218,14 @@ def _execute(spec: SweepSpec, out: SweepDir, state: SweepState, todo: list[Trial
                 state.mark(t.name, "failed", error=value.text[-_ERROR_CHARS:], failure=final)
                 bar.finished(False, f"FAILED  {t.name} ({final}): {value.signature} "
                                     f"[traceback in {run_dir.trial_log}]")
-    except BaseException:
-        # Interrupted (Ctrl-C, SIGTERM): the runs in flight stay resumable from their checkpoints.
+    except BaseException as e:
+        # Interrupted (Ctrl-C, SIGTERM): the runs in flight are 'interrupted', resumable from their checkpoints
+        # (a rerun continues them). Saved first: a second Ctrl-C during the wait below must not lose it.
+        stopped = isinstance(e, KeyboardInterrupt)
         for t in inflight.values():
-            state.runs[t.name]["status"] = "pending"
+            state.runs[t.name]["status"] = "interrupted" if stopped else "pending"
         state.save()
+        if stopped and inflight:
+            ex.interrupt(list(inflight))  # each trial's loop finishes its step and checkpoints it
         raise
     return started, failed

@@ -88,7 +88,7 @@ class TensorBoardLogger:
     name = "tensorboard"
 
     def __init__(self, run_dir: RunDir, resume_step: int = 0) -> None:
-        self.run_dir = run_dir
+        self.run_dir, self._closed = run_dir, False
         with writing(run_dir.tensorboard):
             self.board = RunBoard(run_dir, resume_step)
 
@@ -99,10 +99,14 @@ class TensorBoardLogger:
         self.board.images(step, grids)
 
     def summary(self, config: dict[str, Any], metrics: dict[str, float], step: int) -> None:
-        self.board.close()  # flushed before the hparams are written beside it
+        self.close()  # flushed before the hparams are written beside it
         write_hparams(self.run_dir)
 
     def close(self) -> None:
+        """Close the writer once (a second call, after a summary or a failed close, does nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         self.board.close()
 
 

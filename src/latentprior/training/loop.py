@@ -14,18 +14,20 @@ from typing import Any
 
 import torch
 
+from latentprior.atomic import WriteError
 from latentprior.config import Config
 from latentprior.data.dataset import ImageDataset
 from latentprior.data.load import SIZES
+from latentprior.interrupts import StopRequest, TrainingInterrupted, stop_after_step
 from latentprior.models import LatentAutoencoder
 from latentprior.progress_bar import progress_bar
 from latentprior.rundir import RunDir, run_lock
-from latentprior.rundir.checkpoints import check_resumable, latest_checkpoint, load_checkpoint
+from latentprior.rundir.checkpoints import check_resumable, latest_checkpoint, load_checkpoint, verify_checkpoint
 from latentprior.sampling.grid import save_image_grid
 from latentprior.training import distributed
 from latentprior.training.device import peak_memory_mb
 from latentprior.training.loggers import write_summaries
-from latentprior.training.metrics_log import MetricLogger, MetricWindow, NonFiniteLossError
+from latentprior.training.metrics_log import MetricLogger, MetricWindow, NonFiniteLossError, stop_advice
 from latentprior.training.previews import RECON_PAIRS, preview_grids, preview_images, sample_images, save_previews
 from latentprior.training.run import Run, RunBudget, open_run
 
@@ -38,14 +40,33 @@ def train(cfg: Config, run_dir: str | Path, *, max_steps: int | None = None, dat
 
     ``data``/``model``: your images and model instead of the config's (:func:`~latentprior.training.run.open_run`;
     :class:`latentprior.Trainer` passes them). Holds the run directory's lock throughout (rank 0, the one writer),
-    so a second writer fails at once.
+    so a second writer fails at once. SIGINT or SIGTERM (interrupts.py) finishes the current step, writes a
+    verified checkpoint of it and raises :class:`~latentprior.interrupts.TrainingInterrupted`; a second signal
+    stops at once.
     Returns a summary: steps done, images/s, peak memory (MiB), last logged metrics, wall time (this session's
     and, as ``train_s_total``, the run's over all sessions). A run already at or past where this session would
     stop is left exactly as it is: the summary then says why under ``nothing_to_do``.
     """
-    with run_lock(run_dir) if distributed.current().is_main else contextlib.nullcontext():
-        return (_nothing_to_do(cfg, run_dir, max_steps)
-                or _train(open_run(cfg, run_dir, data=data, model=model), max_steps))
+    with (run_lock(run_dir) if distributed.current().is_main else contextlib.nullcontext(),
+          stop_after_step() as stop):
+        try:
+            return (_nothing_to_do(cfg, run_dir, max_steps)
+                    or _train(open_run(cfg, run_dir, data=data, model=model), max_steps, stop))
+        except WriteError as e:  # a full disk: say how to continue from what is kept
+            raise e.advising(_continue_advice(run_dir)) from e.__cause__
+
+
+def _continue_advice(run_dir: str | Path) -> str:
+    if latest_checkpoint(run_dir) is not None:
+        return f"then continue from the last checkpoint with `latentprior resume {run_dir}`"
+    return "then run the command again (no checkpoint was written yet: the run starts over)"
+
+
+def _stop_signal(stop: StopRequest, run: Run) -> int:
+    """The signal every process agrees to stop on (0: go on); a collective in multi-process runs, so that all
+    stop after the same step."""
+    own = stop.signum or 0
+    return distributed.all_reduce_max(own) if run.ctx.enabled else own
 
 
 def _nothing_to_do(cfg: Config, run_dir: str | Path, max_steps: int | None) -> dict[str, Any] | None:
@@ -79,12 +100,13 @@ def _total_steps(cfg: Config, index: dict[str, Any]) -> int | None:
     return RunBudget(cfg, per_epoch).total_steps if per_epoch > 0 else None
 
 
-def _train(run: Run, max_steps: int | None) -> dict[str, Any]:
+def _train(run: Run, max_steps: int | None, stop: StopRequest) -> dict[str, Any]:
     tc = run.cfg.train
     start, seconds_before = run.steps_done, run.train_seconds
     end = run.budget.total_steps if max_steps is None else min(run.budget.total_steps, max_steps)
     logger = MetricLogger(run.run_dir, resume_step=start, loggers=tc.loggers) if run.ctx.is_main else None
-    window, last, t_start = MetricWindow(run.ctx, run.run_dir, start), {}, time.perf_counter()
+    window = MetricWindow(run.ctx, run.run_dir, start, lrs=run.objective.base_lr)
+    last, t_start = {}, time.perf_counter()
 
     def trained() -> float:  # the run's training seconds over every session, this one up to now
         return seconds_before + time.perf_counter() - t_start
@@ -113,14 +135,36 @@ def _train(run: Run, max_steps: int | None) -> dict[str, Any]:
                 run.train_seconds = trained()
                 run.save_checkpoint(last)
             bar.update(1)
+            _stop_if_asked(stop, run, window, phase, saved=save, last=last, trained=trained)
         if run.ctx.is_main:  # the end of the budget, or an early stop (--max-steps): a partial run has pictures too
             _finish(run, logger)
-    finally:
+    except BaseException:
         bar.close()
         if logger is not None:
-            logger.close()
+            logger.close(quiet=True)  # the error in flight is the one to report, not a second one from closing
+        raise
+    bar.close()
+    if logger is not None:
+        logger.close()
     run.train_seconds = trained()
     return _summary(run, start, run.train_seconds - seconds_before, last)
+
+
+def _stop_if_asked(stop: StopRequest, run: Run, window: MetricWindow, phase: str, *, saved: bool,
+                   last: dict[str, Any], trained) -> None:
+    """After SIGINT/SIGTERM (on any process): keep the step just done in a verified checkpoint, then stop."""
+    signum = _stop_signal(stop, run)
+    if not signum:
+        return
+    step = run.steps_done
+    if not saved:  # checked as before any checkpoint: a diverged step is never kept
+        window.check(step, phase)
+        _check_weights(run, step, phase)
+        run.train_seconds = trained()
+        run.save_checkpoint(last)
+    if run.ctx.is_main:
+        verify_checkpoint(run.run_dir, step)
+    raise TrainingInterrupted(signum, step, str(run.run_dir))
 
 
 def _check_weights(run: Run, step: int, phase: str) -> None:
@@ -129,10 +173,8 @@ def _check_weights(run: Run, step: int, phase: str) -> None:
     bad = [k for k, opt in run.objective.optimizers.items()
            if not all(bool(torch.isfinite(p).all()) for g in opt.param_groups for p in g["params"])]
     if bad:
-        raise NonFiniteLossError(
-            f"non-finite weights after the {' and '.join(bad)} update at step {step} (phase {phase}); the run "
-            f"stopped and {RunDir(run.run_dir).checkpoints} keeps the last good state — lower the learning rate or "
-            f"check the data, then `latentprior resume`")
+        raise NonFiniteLossError(f"non-finite weights after the {' and '.join(bad)} update at step {step} (phase "
+                                 f"{phase}); " + stop_advice(run.run_dir, bad, run.objective.base_lr))
 
 
 def _log(run: Run, window: MetricWindow, logger: MetricLogger | None, bar, phase: str) -> dict[str, Any]:

@@ -14,16 +14,42 @@ from typing import Any
 
 import torch
 
+from latentprior.atomic import WriteError
 from latentprior.errors import UserError
 from latentprior.rundir import MetricsWriter, RunDir
 from latentprior.training import distributed
 from latentprior.training.loggers import open_loggers
 
-__all__ = ["MetricWindow", "NonFiniteLossError", "MetricLogger"]
+__all__ = ["MetricWindow", "NonFiniteLossError", "MetricLogger", "stop_advice", "LR_KEYS"]
 
 
 class NonFiniteLossError(FloatingPointError, UserError):
     """A loss became NaN or inf; the last checkpoint on disk is the last good state."""
+
+
+# the config key of each update group's learning rate (objectives/base.py builds one Adam per group)
+LR_KEYS = {"autoencoder": "objective.lr", "prior": "objective.prior_lr", "discriminator": "objective.disc_lr"}
+
+
+def stop_advice(run_dir: Path | None, groups: list[str], lrs: dict[str, float]) -> str:
+    """What to do after a non-finite loss or weight in the updates ``groups`` (``lrs``: each group's learning
+    rate now): continue from the last checkpoint with a lower rate, or, before the first checkpoint, start again.
+    Every command it names exists and does what it says."""
+    keys = [(LR_KEYS[g], lrs[g]) for g in groups if g in LR_KEYS and g in lrs]
+    sets = " ".join(f"--set {k}={v / 10:.3g}" for k, v in keys)  # a diverging rate is rarely just 2x too high
+    now = ", ".join(f"{k} is {v:g}" for k, v in keys)
+    if run_dir is None or not sets:
+        return f"lower the learning rate ({now or 'objective.lr'}) or check the data"
+    from latentprior.rundir.checkpoints import latest_checkpoint
+
+    index = latest_checkpoint(run_dir)
+    if index is not None:
+        return (f"the run stopped and {RunDir(run_dir).checkpoints} keeps the last good state (step {index['step']}); "
+                f"lower the learning rate ({now}) and continue: `latentprior resume {run_dir} {sets}`, or check "
+                "the data")
+    return (f"the run stopped before its first checkpoint, so there is nothing to resume; start it again with a "
+            f"lower learning rate ({now}): `latentprior train CONFIG --out {run_dir} {sets}` (the same folder is "
+            "reused), or check the data")
 
 
 class MetricWindow:
@@ -33,8 +59,10 @@ class MetricWindow:
     happened in the steps after it (exactly at ``step`` when the check runs every step).
     """
 
-    def __init__(self, ctx: distributed.DistContext, run_dir: Path | None, step: int) -> None:
+    def __init__(self, ctx: distributed.DistContext, run_dir: Path | None, step: int,
+                 lrs: dict[str, float] | None = None) -> None:
         self.ctx, self.run_dir, self.checked = ctx, run_dir, step
+        self.lrs = dict(lrs or {})  # each update group's learning rate, for the advice of a NaN stop
         self.sums: dict[str, torch.Tensor] = {}
         self.count, self.images, self.t0 = 0, 0, time.perf_counter()
 
@@ -72,11 +100,8 @@ class MetricWindow:
         if not bad:
             return
         where = f"at step {step}" if step == self.checked + 1 else f"in steps {self.checked + 1}..{step}"
-        kept = f"{RunDir(self.run_dir).checkpoints} keeps" if self.run_dir is not None else "the last checkpoint keeps"
-        raise NonFiniteLossError(
-            f"non-finite loss of the {' and '.join(bad)} update {where} (phase {phase}); the run stopped and {kept} "
-            f"the last good state — lower the learning rate or check the data, then `latentprior resume`"
-        )
+        raise NonFiniteLossError(f"non-finite loss of the {' and '.join(bad)} update {where} (phase {phase}); "
+                                 + stop_advice(self.run_dir, bad, self.lrs))
 
 
 class MetricLogger:
@@ -104,10 +129,15 @@ class MetricLogger:
         for logger in self.loggers:
             logger.images(step, grids)
 
-    def close(self) -> None:
-        """Close the log and every logger (a second call does nothing)."""
+    def close(self, quiet: bool = False) -> None:
+        """Close the log and every logger (a second call does nothing). ``quiet``: while another error is on its
+        way out, a write error of the closing (the same full disk) is not raised over it."""
         if self._log.closed:
             return
         self._log.close()
         for logger in self.loggers:
-            logger.close()
+            try:
+                logger.close()
+            except WriteError:
+                if not quiet:
+                    raise

@@ -45,12 +45,20 @@ from latentprior.rundir.checkpoints import (
 from latentprior.training import distributed
 from latentprior.training.cuda_graphs import GraphedStep
 from latentprior.training.device import resolve_device
+from latentprior.training.memory import check_memory
 from latentprior.training.performance import (
     adam_impl,
     prepare_batch,
     prepare_model,
     step_options,
     use_cuda_graphs,
+)
+from latentprior.training.resume import (
+    load_optimizer_states,
+    load_scaler_state,
+    record_changes,
+    restore_rng,
+    rng_state,
 )
 
 __all__ = ["Run", "open_run", "EpochSampler", "RunBudget", "set_phase_mode"]
@@ -83,10 +91,19 @@ class EpochSampler:
 class RunBudget:
     """Step counts of the two phases for a config and a dataset size."""
 
+    MAX_STEPS = 10**12  # ~30 years at 1,000 steps/s: a larger budget is a typo, and 1e308 epochs overflow
+
     def __init__(self, cfg: Config, steps_per_epoch: int) -> None:
         self.steps_per_epoch = steps_per_epoch
-        self.joint_steps = int(round(cfg.train.epochs * steps_per_epoch))
-        self.total_steps = self.joint_steps + int(round(cfg.train.prior_epochs * steps_per_epoch))
+        self.joint_steps = self._steps(cfg.train.epochs, "train.epochs")
+        self.total_steps = self.joint_steps + self._steps(cfg.train.prior_epochs, "train.prior_epochs")
+
+    def _steps(self, epochs: float, key: str) -> int:
+        steps = epochs * self.steps_per_epoch
+        if not steps <= self.MAX_STEPS:  # also inf
+            raise ConfigError(f"{key} = {epochs:g} is {steps:.3g} steps of {self.steps_per_epoch} per epoch, more "
+                              f"than {self.MAX_STEPS:.0e}; set a budget a run can reach")
+        return int(round(steps))
 
     def phase(self, step: int) -> Phase:
         return "joint" if step < self.joint_steps else "prior"
@@ -136,7 +153,7 @@ class Run:
         tc, ctx, i = self.cfg.train, self.ctx, self.steps_done
         phase = self.budget.phase(i)
         if tc.lr_halve_every:
-            self.objective.set_lr_scale(0.5 ** math.floor(i / self.sampler.steps_per_epoch / tc.lr_halve_every))
+            self.objective.set_lr_scale(self.lr_scale(i))
         set_phase_mode(self.model, phase)
         shard = tc.batch_size // ctx.world_size
         idx = self.sampler.indices(i)  # (B,) the global batch, the same on every process
@@ -148,10 +165,18 @@ class Run:
         self.steps_done += 1
         return metrics
 
+    def lr_scale(self, step: int) -> float:
+        """The learning rates' factor at ``step``: 1/2 per ``train.lr_halve_every`` epochs (1 without halving)."""
+        every = self.cfg.train.lr_halve_every
+        if not every:
+            return 1.0
+        halvings = step / self.sampler.steps_per_epoch / every
+        return 0.5 ** min(math.floor(halvings), 2000) if math.isfinite(halvings) else 0.0  # 0.5**2000 == 0.0
+
     def checkpoint_state(self) -> dict[str, Any]:
         """Everything :meth:`restore` needs to continue exactly. A collective: call it on every process."""
         state = {"model": self.model.state_dict(), "optimizers": self.objective.state_dict(),
-                 "rng": _rng_state(self.device, self.ctx), "image_shape": list(self.data.image_shape),
+                 "rng": rng_state(self.device, self.ctx), "image_shape": list(self.data.image_shape),
                  "train_seconds": float(self.train_seconds)}
         scaler = self.objective.step_options.scaler
         if scaler is not None:  # fp16: the loss scale and its growth counter decide which steps are skipped
@@ -162,7 +187,8 @@ class Run:
 
     def restore(self, ckpt: dict[str, Any]) -> None:
         """Continue from a loaded checkpoint of this run (refused if its config changes what is trained, or if
-        its states do not fit this run's modules and optimizers)."""
+        its states do not fit this run's modules and optimizers). The keys a resume may change and does (a
+        learning rate, the budget) are recorded in the run's config history."""
         check_resumable(ckpt["config"], self.cfg)
         where = self.run_dir if self.run_dir is not None else "checkpoint"
         if self.data_sha1 is not None and ckpt.get("data_sha1", self.data_sha1) != self.data_sha1:
@@ -170,17 +196,12 @@ class Run:
                                   f"{self.data_sha1[:12]}); pass the same images to continue it, or use a new run "
                                   "directory")
         load_state_into(self.model, ckpt["model"], where)
-        try:
-            self.objective.load_state_dict(ckpt["optimizers"])
-        except (KeyError, ValueError, TypeError, RuntimeError) as e:
-            raise CheckpointError(f"{where}: the checkpoint's optimizer states do not fit this run's updates "
-                                  f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from e
-        scaler = self.objective.step_options.scaler
-        if scaler is not None and "scaler" in ckpt:
-            scaler.load_state_dict(ckpt["scaler"])
         self.steps_done = ckpt["step"]
+        load_optimizer_states(self.objective, ckpt["optimizers"], self.lr_scale(self.steps_done), where)
+        load_scaler_state(self.objective.step_options.scaler, ckpt.get("scaler"), where)
         self.train_seconds = float(ckpt.get("train_seconds", 0.0))  # absent from checkpoints that predate it
-        _restore_rng(ckpt["rng"], self.device, self.ctx, self.cfg.train.seed, self.steps_done)
+        restore_rng(ckpt["rng"], self.device, self.ctx, self.cfg.train.seed, self.steps_done, where)
+        record_changes(self.run_dir if self.ctx.is_main else None, ckpt["config"], self.cfg, self.steps_done)
 
     def save_checkpoint(self, metrics: dict[str, Any]) -> None:
         """Checkpoint the current step with the last logged ``metrics``; every process takes part, rank 0 writes."""
@@ -217,6 +238,8 @@ def open_run(cfg: Config, run_dir: str | Path | None, *, data: ImageDataset | No
     torch.manual_seed(tc.seed)
     data = load_split(cfg.data, "train") if data is None else data
     data_sha1 = _sha1(data.images) if cfg.data.name == "custom" else None  # what a resume must be given again
+    if model is None:  # a model given from Python already exists; one built from cfg is estimated first (meta device)
+        check_memory(cfg, data.image_shape, len(data), device)
     data = data.to(device)
     model = _model(cfg, data.image_shape, model, device, ctx)
     objective, graphed = _objective(cfg, model, device, ctx)
@@ -282,25 +305,3 @@ def _objective(cfg: Config, model: LatentAutoencoder, device: torch.device,
 
 def _sha1(images: Tensor) -> str:
     return hashlib.sha1(images.detach().cpu().contiguous().numpy().tobytes(), usedforsecurity=False).hexdigest()
-
-
-def _rng_state(device: torch.device, ctx: distributed.DistContext) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    if ctx.enabled:  # a collective: every process's noise state goes into rank 0's checkpoint
-        state["ranks"] = distributed.gather_objects(dict(state))
-    return state
-
-
-def _restore_rng(saved: dict[str, Any], device: torch.device, ctx: distributed.DistContext, seed: int,
-                 step: int) -> None:
-    ranks = saved.get("ranks")
-    if ctx.enabled and (ranks is None or len(ranks) != ctx.world_size):
-        # Saved by another number of processes: fresh, distinct noise per rank (not bit-exact, still valid).
-        torch.manual_seed(distributed.rank_seed(seed, ctx.rank, step))
-        return
-    own = ranks[ctx.rank] if ctx.enabled else saved
-    torch.set_rng_state(own["torch"].cpu())
-    if device.type == "cuda" and "cuda" in own:
-        torch.cuda.set_rng_state(own["cuda"].cpu(), device)

@@ -14,15 +14,18 @@ appears twice and curves do not zig-zag.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from latentprior.atomic import WriteError, writing
 from latentprior.config import flatten
 from latentprior.rundir import RunDir, read_eval_records, read_metrics, read_run_config, run_dir_of
 
@@ -34,7 +37,28 @@ HPARAMS_DIR = "hparams"  # inside RUN_DIR/tb: TensorBoard's own layout, written 
 def _writer(logdir: Path, purge_step: int | None = None):
     from torch.utils.tensorboard import SummaryWriter  # imported here: it is slow to import
 
-    return SummaryWriter(str(logdir), purge_step=purge_step)
+    _quiet_writer_threads()
+    with writing(logdir):
+        return SummaryWriter(str(logdir), purge_step=purge_step)
+
+
+def _quiet_writer_threads() -> None:
+    """TensorBoard writes events from a background thread; when that thread fails (a full disk) its exception is
+    kept and raised again by the next ``add_*``, ``flush`` or ``close`` in the caller's thread, where
+    :func:`~latentprior.atomic.writing` reports it in one line. Python would also print the thread's traceback:
+    this hook leaves that thread's OSError to the caller and passes every other thread's error on."""
+    from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
+
+    previous = threading.excepthook
+    if getattr(previous, "_latentprior", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not (isinstance(args.thread, _AsyncWriterThread) and issubclass(args.exc_type, OSError)):
+            previous(args)
+
+    hook._latentprior = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
 
 
 def _is_number(v: Any) -> bool:
@@ -49,23 +73,32 @@ class RunBoard:
         if resume_step == 0 and logdir.exists():
             shutil.rmtree(logdir)  # an attempt that never checkpointed: its curves would repeat every step
         self._tb = _writer(logdir, purge_step=resume_step + 1 if resume_step else None)
+        self._dir = logdir  # named by a write error (a full disk first met by the writer's thread)
 
     def scalars(self, step: int, values: dict[str, Any]) -> None:
         """Every number of ``values``; ``images_per_s`` is tagged with ``values['phase']``."""
         phase = values.get("phase")
-        for k, v in values.items():
-            if _is_number(v):
-                tag = f"{k}/{phase}" if k == "images_per_s" and phase else k
-                self._tb.add_scalar(tag, v, step)
+        with writing(self._dir):
+            for k, v in values.items():
+                if _is_number(v):
+                    tag = f"{k}/{phase}" if k == "images_per_s" and phase else k
+                    self._tb.add_scalar(tag, v, step)
 
     def images(self, step: int, grids: dict[str, np.ndarray]) -> None:
         """uint8 (H, W, 3) grids, one image tag each."""
-        for name, grid in grids.items():
-            self._tb.add_image(name, grid, step, dataformats="HWC")
+        with writing(self._dir):
+            for name, grid in grids.items():
+                self._tb.add_image(name, grid, step, dataformats="HWC")
 
     def close(self) -> None:
-        self._tb.flush()
-        self._tb.close()
+        with writing(self._dir):
+            try:
+                self._tb.flush()
+            except OSError:
+                with contextlib.suppress(OSError):  # after a failed flush, closing fails the same way
+                    self._tb.close()
+                raise
+            self._tb.close()
 
 
 def flat_config(data: dict[str, Any]) -> dict[str, Any]:
@@ -93,8 +126,10 @@ def _final_metrics(rd: RunDir) -> tuple[dict[str, float], int]:
 def write_hparams(run_dir: str | Path) -> Path | None:
     """(Re)write ``RUN_DIR/tb/hparams``: the run's config with its final losses and eval metrics.
 
-    Written into a fresh folder that then replaces the old one, so the hparams table never shows a run twice.
-    Returns the folder, or None when the run has no ``config.yaml``.
+    Written into a fresh folder that then replaces the old one, so the hparams table never shows a run twice;
+    on any failure (a full disk: :class:`~latentprior.atomic.WriteError` naming ``RUN_DIR/tb``; an interruption)
+    the fresh folder is removed and the old one kept. Returns the folder, or None when the run has no
+    ``config.yaml``.
     """
     from torch.utils.tensorboard.summary import hparams
 
@@ -107,14 +142,25 @@ def write_hparams(run_dir: str | Path) -> Path | None:
     final = rd.tensorboard / HPARAMS_DIR
     tmp = final.with_name(f".{HPARAMS_DIR}.{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    writer = _writer(tmp)
     try:
-        for summary in hparams(params, metrics):  # experiment, session start and session end
-            writer.file_writer.add_summary(summary)
-        for tag, value in metrics.items():
-            writer.add_scalar(tag, value, step)
-    finally:
-        writer.close()
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+        with writing(rd.tensorboard):
+            writer = _writer(tmp)
+            try:
+                for summary in hparams(params, metrics):  # experiment, session start and session end
+                    writer.file_writer.add_summary(summary)
+                for tag, value in metrics.items():
+                    writer.add_scalar(tag, value, step)
+                writer.flush()  # a full disk shows here (or in close), raised from the writer's thread
+            except BaseException:
+                with contextlib.suppress(OSError):  # the error in flight is the one to report
+                    writer.close()
+                raise
+            writer.close()
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, WriteError) and e.path != os.fspath(rd.tensorboard):
+            raise WriteError(rd.tensorboard, e.reason) from e.__cause__  # not the temporary folder, now gone
+        raise
     return final
