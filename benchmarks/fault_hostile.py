@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from fault_tools import cli_measured, one_line_error
+
+from benchmarks.fault_tools import cli_measured, one_line_error
 
 __all__ = ["hostile_files"]
 

@@ -1,5 +1,6 @@
-"""The fault kinds of benchmarks/faults.py. Each trial function takes (work dir, trial index, rng, reference) and
-returns a list of outcomes ``(survived, steps lost beyond the checkpoint interval, finished bytes lost, note)``.
+"""The fault kinds of `python -m benchmarks.faults`. Each trial function takes (work dir, trial index, rng,
+reference) and returns a list of outcomes ``(survived, steps lost beyond the checkpoint interval, finished bytes
+lost, note)``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fault_hostile import hostile_files
-from fault_rundir import RUNDIR_KINDS
-from fault_sweeps import SWEEP_KINDS
-from fault_tools import (
+from benchmarks.fault_hostile import hostile_files
+from benchmarks.fault_rundir import RUNDIR_KINDS
+from benchmarks.fault_sweeps import SWEEP_KINDS
+from benchmarks.fault_tools import (
     CHECKPOINT_EVERY,
     checkpoint_state,
     cli,

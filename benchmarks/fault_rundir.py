@@ -1,6 +1,7 @@
-"""Fault kinds of benchmarks/faults.py on what a run directory holds and where it is written: a sweep state naming a
-path outside the sweep, a bad line in metrics.jsonl, a YAML tag in config.yaml, a checkpoint whose hash verifies but
-whose contents do not fit, TensorBoard's writer thread meeting a full disk, and ``eval`` on a disk with a page free.
+"""Fault kinds of `python -m benchmarks.faults` on what a run directory holds and where it is written: a sweep state
+naming a path outside the sweep, a bad line in metrics.jsonl, a YAML tag in config.yaml, a checkpoint whose hash
+verifies but whose contents do not fit, TensorBoard's writer thread meeting a full disk, and ``eval``
+on a disk with a page free.
 
 Each trial returns outcomes ``(survived, steps lost beyond the checkpoint interval, finished bytes lost, note)``
 like the other kinds: a command either continues (and ends equal to the uninterrupted reference run) or refuses with
@@ -18,7 +19,8 @@ import shutil
 from pathlib import Path
 
 import torch
-from fault_tools import (
+
+from benchmarks.fault_tools import (
     CHECKPOINT_EVERY,
     checkpoint_state,
     cli,

@@ -1,4 +1,4 @@
-"""Sweep fault kinds of benchmarks/faults.py: the sweep driver killed and restarted, a trial that raises, and a
+"""Sweep fault kinds of `python -m benchmarks.faults`: the sweep driver killed and restarted, a trial that raises, and a
 Ray worker killed mid-trial.
 
 The first two drive ``latentprior sweep FILE --out DIR --local`` on a tiny digits sweep (a few steps per run, NLL
@@ -19,7 +19,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from fault_tools import checkpoint_state, cli, cli_popen, losses, wait_for
+from benchmarks.fault_tools import checkpoint_state, cli, cli_popen, losses, wait_for
 
 __all__ = ["SWEEP_KINDS", "sweep_driver_kill", "sweep_trial_raises", "sweep_worker_kill"]
 

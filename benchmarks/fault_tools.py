@@ -1,4 +1,4 @@
-"""Pieces of the fault harness (benchmarks/faults.py): the ``latentprior`` command as a subprocess, tiny run
+"""Pieces of the fault harness (`python -m benchmarks.faults`): the ``latentprior`` command as a subprocess, tiny run
 configs, what a run directory says about itself (losses, last complete checkpoint), and small file systems.
 
 Everything goes through the command line and the files a run writes, never through the package's internals,

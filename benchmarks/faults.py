@@ -3,8 +3,8 @@ sweep drivers killed, sweep trials that raise, Ray workers killed mid-trial, SIG
 hostile run directories (a sweep state escaping its folder, bad metrics lines, YAML tags in config.yaml, checkpoint
 contents that do not fit), TensorBoard's writer thread and ``eval`` on a full disk.
 
-    python benchmarks/faults.py            # reduced set (a few trials per kind, a few minutes on 2 cores)
-    python benchmarks/faults.py --full     # >= 20 kill trials (VAE and AAE), 3 of every other kind
+    python -m benchmarks.faults            # reduced set (a few trials per kind, a few minutes on 2 cores)
+    python -m benchmarks.faults --full     # >= 20 kill trials (VAE and AAE), 3 of every other kind
 
 Every trial drives the ``latentprior`` command as a user would and prints one table: fault kind, trials,
 survived, steps lost beyond the last checkpoint interval (max over trials), bytes of finished results lost
@@ -27,9 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fault_kinds import KINDS, Reference  # noqa: E402
+from benchmarks.fault_kinds import KINDS, Reference
 
 __all__ = ["Row", "run_kinds", "format_table", "main"]
 

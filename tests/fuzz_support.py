@@ -14,12 +14,15 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+import yaml
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from latentprior.config import Config, config_to_dict
 from latentprior.errors import UserError
 
-__all__ = ["FUZZ_SCALE", "Outcome", "damaged", "fuzz", "outcome"]
+__all__ = ["FUZZ_SCALE", "Outcome", "damaged", "fuzz", "outcome", "SECTIONS", "VALID_CONFIG", "SCALARS", "VALUES",
+           "KEYS"]
 
 FUZZ_SCALE = max(1, int(os.environ.get("LATENTPRIOR_FUZZ_SCALE", "1")))
 
@@ -86,3 +89,23 @@ def outcome(call: Callable[[], Any], *, max_bytes: int = 64 << 20, max_seconds: 
     assert peak <= max_bytes, f"peak traced memory {peak} bytes > {max_bytes}"
     assert seconds <= max_seconds, f"took {seconds:.1f} s > {max_seconds} s"
     return Outcome(value, error, peak, seconds)
+
+
+# Config data for the config and sweep fuzzers: every section's keys, a valid file, and values of every kind.
+SECTIONS = {k: list(v) for k, v in config_to_dict(Config()).items()}
+
+
+VALID_CONFIG = yaml.safe_dump(config_to_dict(Config()), sort_keys=False).encode()
+
+
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=12),
+    st.sampled_from(["auto", "vae", "aae", "realnvp", "adversarial", "normal", "gaussian", "bf16", "cpu", "mnist"]),
+)
+
+
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                          max_size=3), max_leaves=8)
+
+
+KEYS = st.sampled_from([f"{s}.{k}" for s, keys in SECTIONS.items() for k in keys]) | st.text(max_size=12)

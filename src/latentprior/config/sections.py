@@ -421,7 +421,7 @@ class TrainConfig:
         "mlflow (a file store in RUN_DIR/mlruns; pip install latentprior[mlflow]), wandb (offline, in "
         "RUN_DIR/wandb; pip install latentprior[wandb])", resume_may_change=True)
     # Speed options (training/performance.py). None of them changes the algorithm; amp changes the arithmetic
-    # (tests/test_performance.py bounds the first steps' losses against fp32), so only amp is fixed for a run.
+    # (tests/training/test_performance.py bounds the first steps' losses against fp32), so only amp is fixed for a run.
     # Those marked kept_by_run change the rounding, so a run keeps the value it was created with: a resume takes
     # it from the checkpoint's config, whatever the config passed says (training/run.py; docs/reproducibility.md).
     amp: Literal["off", "bf16", "fp16"] = _key(

@@ -17,7 +17,7 @@ on the host), multi-process training (collectives per update) and an objective w
 (``Objective.graph_blocker``: the cvae's annealed KL weight).
 
 ``capture=False`` runs the same bookkeeping (static buffers, warm-up, re-capture keys) eagerly: it is how the
-CPU tests exercise this module. Exactness against the eager step on a real GPU is tests/test_speed_options.py's
+CPU tests exercise this module. Exactness against the eager step on a real GPU is tests/training/test_speed_options.py's
 CUDA-only test.
 """
 

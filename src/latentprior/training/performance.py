@@ -2,7 +2,7 @@
 implementation, CUDA graphs.
 
 None of them changes the algorithm. ``train.amp`` changes the arithmetic of the forward passes
-(tests/test_performance.py bounds the first steps' losses against fp32); ``train.compile``,
+(tests/training/test_performance.py bounds the first steps' losses against fp32); ``train.compile``,
 ``train.channels_last`` and ``train.adam_impl`` change only how kernels are chosen and laid out, and so the
 rounding: two runs that differ in them drift apart (Adam amplifies last-bit differences in near-zero gradient
 elements: 200 steps of configs/cpu/mnist_vae_flow.yaml put fused Adam 6e-3 and channels_last 8e-3 apart in the

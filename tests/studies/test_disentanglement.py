@@ -1,178 +1,13 @@
-"""The disentanglement study: FactorVAE, attribute directions, PCA traversal, the experiment command."""
+"""The Table 1 study end to end: the experiment command, the paper's CelebA setting on stand-in images, bad and
+shipped study files."""
 
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
 import torch
-
-from latentprior.evaluation.directions import (
-    RateOfChange,
-    attribute_direction,
-    direction_path,
-    first_component,
-    pca_traversal,
-    rate_of_change,
-)
-from latentprior.objectives.factorvae import permute_dims
-from latentprior.priors import build_prior
-
-
-def test_permute_dims_keeps_each_marginal_and_breaks_the_dependence():
-    g = torch.Generator().manual_seed(0)
-    a = torch.randn(20000, generator=g, dtype=torch.float64)
-    z = torch.stack([a, a + 0.1 * torch.randn(20000, generator=g, dtype=torch.float64),
-                     torch.randn(20000, generator=g, dtype=torch.float64)], dim=1)  # (B, 3); corr(z0, z1) ≈ 0.995
-    p = permute_dims(z, torch.Generator().manual_seed(1))
-    for j in range(3):  # the multiset of every column is unchanged
-        assert torch.equal(p[:, j].sort().values, z[:, j].sort().values)
-    assert torch.corrcoef(z.T)[0, 1] > 0.99
-    assert abs(torch.corrcoef(p.T)[0, 1].item()) < 0.03  # ~1/sqrt(B) for independent columns
-    assert not torch.equal(p[:, 0], z[:, 0])  # each column is moved, not left in place
-
-
-def test_permute_dims_uses_a_different_permutation_per_column():
-    z = torch.arange(1000, dtype=torch.float64)[:, None].repeat(1, 4)  # every row holds one value four times
-    p = permute_dims(z, torch.Generator().manual_seed(0))
-    same_row = (p == p[:, :1]).all(1).float().mean().item()
-    assert same_row < 0.01  # one shared permutation would keep every row constant
-
-
-def test_attribute_direction_equals_the_known_direction():
-    g = torch.Generator().manual_seed(0)
-    n, d = 4000, 6
-    attr = torch.rand(n, generator=g) < 0.1  # imbalanced, as the paper's case
-    known = torch.tensor([1.5, -2.0, 0.0, 0.5, 0.0, 3.0], dtype=torch.float64)
-    z = torch.randn(n, d, generator=g, dtype=torch.float64) * 0.01 + attr[:, None] * known
-    direction = attribute_direction(z, attr)
-    assert torch.allclose(direction, known, atol=2e-3)
-    exact = z[attr].mean(0) - z[~attr].mean(0)
-    assert torch.equal(direction, exact)
-    with pytest.raises(ValueError, match="both with and without"):
-        attribute_direction(z, torch.ones(n, dtype=torch.bool))
-
-
-def _flow(dim: int = 4):
-    torch.manual_seed(0)
-    prior = build_prior("realnvp", dim, layers=4, hidden=16, noise_dim=None).double()
-    with torch.no_grad():  # a fresh coupling is a trivial map: randomise it so Z_0 differs from Z_T
-        for p in prior.parameters():
-            p.add_(0.3 * torch.randn_like(p))
-    return prior
-
-
-def test_direction_path_endpoints_in_both_spaces():
-    prior = _flow()
-    z = torch.randn(3, 4, dtype=torch.float64)
-    d = torch.tensor([1.0, -0.5, 0.25, 2.0], dtype=torch.float64)
-    for space in ("z", "base"):
-        path = direction_path(prior, z, d, steps=5, space=space)  # (3, 5, 4)
-        assert path.shape == (3, 5, 4)
-        assert torch.allclose(path[:, 0], z, atol=1e-6)
-        assert torch.allclose(path[:, -1], z + d, atol=1e-6)
-    lin = direction_path(prior, z, d, steps=5, space="z")
-    assert torch.allclose(lin[:, 1:] - lin[:, :-1], (d / 4).expand(3, 4, 4))  # Z_T: equal steps
-    curved = direction_path(prior, z, d, steps=5, space="base")
-    assert (curved[:, 2] - lin[:, 2]).abs().max() > 1e-2  # Z_0: f⁻¹ of a slerp, not the straight line
-
-
-def test_pca_traversal_moves_only_the_first_component():
-    g = torch.Generator().manual_seed(0)
-    axis = torch.tensor([0.6, 0.8, 0.0], dtype=torch.float64)
-    codes = torch.randn(5000, 1, generator=g, dtype=torch.float64) * 3.0 * axis \
-        + torch.randn(5000, 3, generator=g, dtype=torch.float64) * 0.1
-    mu, v, sd = first_component(codes)
-    assert abs(abs(v @ axis) - 1) < 1e-3 and sd == pytest.approx(3.0, rel=0.05)
-    z = codes[:2]
-    out = pca_traversal(z, codes, torch.tensor([-1.5, 0.0, 1.5], dtype=torch.float64))  # (2, 3, 3)
-    coord = (out - mu) @ v
-    assert torch.allclose(coord, torch.tensor([-1.5, 0.0, 1.5], dtype=torch.float64).expand(2, 3) * sd)
-    rest = (out - mu) - coord[..., None] * v
-    assert torch.allclose(rest, ((z - mu) - ((z - mu) @ v)[:, None] * v)[:, None].expand(2, 3, 3))
-
-
-class _Linear(torch.nn.Module):
-    """A decoder-only model: images are the codes' first coordinate broadcast to a 1x2x2 image."""
-
-    def __init__(self, prior) -> None:
-        super().__init__()
-        self.prior, self.w = prior, torch.nn.Parameter(torch.ones(1, dtype=torch.float64))
-
-    def decode(self, z):
-        return (z[:, :1] * self.w).view(-1, 1, 1, 1).expand(-1, 1, 2, 2)
-
-
-class _AbsChange:
-    def path_changes(self, frames):  # (P, T, C, H, W) -> (P, T-1)
-        return (frames[:, 1:] - frames[:, :-1]).abs().flatten(2).mean(-1)
-
-
-def test_rate_of_change_is_constant_along_a_straight_path_in_z():
-    model = _Linear(_flow())
-    codes = torch.zeros(10, 4, dtype=torch.float64)
-    d = torch.tensor([0.15, 0.0, 0.0, 0.0], dtype=torch.float64)  # images stay inside [0, 1]
-    r = rate_of_change(model, codes, d, _AbsChange(), space="z", steps=16, batch_size=4)
-    assert r.changes.shape == (10, 15)
-    assert np.allclose(r.changes, 0.01)
-    assert r.flatness() == pytest.approx(1.0, rel=1e-5)  # decoded in float32
-    rb = rate_of_change(model, codes + 0.3, d, _AbsChange(), space="base", steps=16)
-    assert rb.changes.shape == (10, 15) and not np.allclose(rb.changes, rb.changes[:, :1])
-
-
-def test_rate_of_change_summary_percentiles():
-    changes = np.tile(np.arange(100.0)[:, None], (1, 3))  # 100 sequences, 3 steps
-    r = RateOfChange(changes)
-    assert np.allclose(r.median, 49.5) and np.allclose(r.p5, 4.95) and np.allclose(r.p95, 94.05)
-    assert math.isclose(RateOfChange(np.array([[1.0, 2.0, 4.0]])).flatness(), 4.0)
-
-
-def _factorvae(tc_weight: float = 40.0):
-    from latentprior.config import config_from_dict
-    from latentprior.models import build_model
-    from latentprior.objectives import build_objective
-
-    cfg = config_from_dict({"data": {"name": "digits"}, "net": {"width": 0.125},
-                            "prior": {"kind": "normal", "disc_layers": 1, "disc_hidden": 16},
-                            "model": {"latent_dim": 4},
-                            "objective": {"kind": "factorvae", "beta": 1.0, "tc_weight": tc_weight}})
-    torch.manual_seed(0)
-    model = build_model(cfg, (1, 28, 28))
-    return model, build_objective(cfg, model)
-
-
-def _encoder_grads(tc_weight: float, x: torch.Tensor) -> list[torch.Tensor]:
-    model, objective = _factorvae(tc_weight)
-    torch.manual_seed(1)  # the same posterior noise for every tc_weight
-    update = next(objective.updates(x))
-    return list(torch.autograd.grad(update.loss, list(model.encoder.parameters())))
-
-
-def test_factorvae_gradient_isolation():
-    model, objective = _factorvae()
-    x = torch.rand(16, 1, 28, 28)
-    updates = objective.updates(x)
-    ae = next(updates)
-    disc_params = list(model.tc_discriminator.parameters())
-    assert ae.name == "autoencoder" and not {id(p) for p in ae.params} & {id(p) for p in disc_params}
-    ae.loss.backward(inputs=ae.params, retain_graph=True)  # as run_updates does (kept: so a leak shows below)
-    assert all(p.grad is None for p in disc_params)  # the TC term does not train the discriminator here
-    assert all(p.grad is not None for p in model.encoder.parameters())
-    tc = next(updates)
-    assert tc.name == "tc_discriminator" and [id(p) for p in tc.params] == [id(p) for p in disc_params]
-    grads = torch.autograd.grad(tc.loss, list(model.encoder.parameters()) + list(model.decoder.parameters()),
-                                allow_unused=True)
-    assert all(g is None for g in grads)  # the discriminator's loss never reaches the autoencoder
-    assert next(updates, None) is None
-    # The TC term reaches the encoder: its gradient changes with the TC weight.
-    x = torch.rand(16, 1, 28, 28)
-    with_tc, without = _encoder_grads(40.0, x), _encoder_grads(0.0, x)
-    assert max((a - b).abs().max().item() for a, b in zip(with_tc, without, strict=True)) > 1e-6
-
-
-# --------------------------------------------------------------------------- the experiment command
 
 CELEBA_NAMES = ("5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose "
                 "Black_Hair Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee "
@@ -367,3 +202,5 @@ def test_a_study_eval_block_it_would_not_use_is_refused(block, message):
     assert study_from_dict(study).eval.metrics == ("separability_zt", "ppl_zt", "fid")
     with pytest.raises(ConfigError, match=message):
         study_from_dict(study | {"eval": block})
+
+

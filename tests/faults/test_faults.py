@@ -1,4 +1,4 @@
-"""The reduced fault set of benchmarks/faults.py (marker ``faults``; the full set is ``benchmarks/faults.py --full``).
+"""The reduced fault set of ``python -m benchmarks.faults`` (marker ``faults``; the full set: ``--full``).
 
 One trial per fault kind, each driving the ``latentprior`` command in subprocesses: kill -9 during a
 checkpoint write then ``resume`` (losses equal to an uninterrupted run's), NaN in a batch, disk full during a
@@ -13,16 +13,11 @@ give yet; once it does, they fail as XPASS and the marker goes.
 from __future__ import annotations
 
 import random
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import fault_kinds  # noqa: E402
-import fault_sweeps  # noqa: E402
-from fault_tools import small_fs  # noqa: E402
+from benchmarks import fault_kinds, fault_sweeps
+from benchmarks.fault_tools import small_fs
 
 pytestmark = pytest.mark.faults
 

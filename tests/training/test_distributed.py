@@ -40,7 +40,7 @@ from latentprior.training import train
 from latentprior.training.distributed import init_from_env
 from latentprior.training.run import open_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORLD = 2
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="this torch build has no torch.distributed")
 

@@ -15,7 +15,7 @@ import torch
 
 from latentprior.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "configs" / "default.yaml"  # the embedded digits data: no download, no data dir
 # Tiny and short, so that a rule that stopped refusing costs two steps, not a training.
 TINY = ["--set", "net.width=0.0625", "--set", "prior.layers=2", "--set", "prior.hidden=16", "--set", "train.threads=1",

@@ -168,7 +168,7 @@ def test_fractional_gpu_trials_share_one_gpu_concurrently(tmp_path):
     spec = sweep_from_dict({
         "name": "halves", "base": _cfg_dict(), "grid": {"train.seed": [0, 1]}, "eval": {"metrics": ["fid"], "n": 10},
         "resources": {"cpus_per_trial": 1, "gpus_per_trial": 0.5, "threads": 1, "max_concurrent": 2}},
-        Path(__file__).resolve().parents[1] / "configs")
+        Path(__file__).resolve().parents[2] / "configs")
     path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))  # workers import this module
     ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False,
              object_store_memory=128 * 2**20, runtime_env={"env_vars": {"PYTHONPATH": path}})

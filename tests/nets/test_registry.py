@@ -17,7 +17,7 @@ from latentprior.nets.spectral_norm import SpectralNormConv2d, SpectralNormLinea
 # The image-to-image pair (unet) takes a condition too; tests/test_conditional.py covers its shapes.
 PLAIN = [name for name, arch in ARCHS.items() if not arch.conditional]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CASES = [(c, s) for c in (1, 3) for s in (28, 32, 64)]
 D = 64  # the paper's latent dimension
 

@@ -1,5 +1,6 @@
-"""The new flow layers in float64, each randomised first (a fresh coupling is a fixed contraction, a fresh
-ActNorm the identity): LULinear and Glow steps, zuko's MAF and NSF layers behind our Transform contract."""
+"""Every flow transform in float64, each randomised first (a fresh coupling is a fixed contraction, a fresh ActNorm
+the identity): ActNorm, the A.1 coupling and RealNVP cascades, LULinear and Glow steps, zuko's MAF and NSF layers
+behind our Transform contract — one parametrised test per property over every class."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ import torch
 from torch import Tensor
 from torch.autograd.functional import jacobian
 
-from latentprior.priors import AutoregressivePrior, ComposedTransform, GlowPrior, LULinear, Transform
+from latentprior.priors import (
+    ActNorm,
+    AffineCoupling,
+    AutoregressivePrior,
+    ComposedTransform,
+    GlowPrior,
+    LULinear,
+    RealNVPPrior,
+    Transform,
+)
 from latentprior.priors.autoregressive import maf_layer, nsf_layer
 from latentprior.priors.glow import glow_transform
 
@@ -29,6 +39,14 @@ def randomise(module: torch.nn.Module, seed: int = 0, scale: float = 0.3) -> tor
 
 # name -> (factory, dim, cond_dim)
 TRANSFORMS = {
+    "actnorm": (lambda: ActNorm(DIM), DIM, 0),
+    "coupling": (lambda: AffineCoupling(DIM, HIDDEN, swap=False), DIM, 0),
+    "coupling-swap": (lambda: AffineCoupling(DIM, HIDDEN, swap=True), DIM, 0),
+    "coupling-cond": (lambda: AffineCoupling(DIM, HIDDEN, swap=True, cond_dim=COND), DIM, COND),
+    "composed": (lambda: ComposedTransform([AffineCoupling(DIM, HIDDEN), ActNorm(DIM)]), DIM, 0),
+    "realnvp": (lambda: RealNVPPrior(DIM, 3, HIDDEN).transforms, DIM, 0),
+    "realnvp-cond": (lambda: RealNVPPrior(DIM, 3, HIDDEN, cond_dim=COND).transforms, DIM, COND),
+    "realnvp-even-dim": (lambda: RealNVPPrior(4, 3, HIDDEN).transforms, 4, 0),
     "lu-linear": (lambda: LULinear(DIM), DIM, 0),
     "glow-steps": (lambda: glow_transform(DIM, 2, HIDDEN), DIM, 0),
     "glow-even-dim": (lambda: GlowPrior(4, 2, HIDDEN).transforms, 4, 0),

@@ -16,7 +16,7 @@ from latentprior.config import (
     load_config,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Run configs: configs/*.yaml and the CPU presets. The other folders (sweeps, experiment files) hold files with
 # their own schema and their own tests.
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml")) + sorted((ROOT / "configs" / "cpu").glob("*.yaml"))
@@ -75,7 +75,7 @@ def test_overrides_are_typed():
 
 def test_exponent_floats_without_a_dot_are_numbers_in_overrides_and_yaml(tmp_path):
     # PyYAML (YAML 1.1) reads "2e-4" as a string; a learning rate written that way must still be 0.0002.
-    preset = Path(__file__).resolve().parents[1] / "configs/cpu/mnist_aae_adv.yaml"
+    preset = Path(__file__).resolve().parents[2] / "configs/cpu/mnist_aae_adv.yaml"
     cfg = apply_overrides(load_config(preset), ["objective.prior_lr=2e-4", "objective.lr=1E-3"])
     assert cfg.objective.prior_lr == pytest.approx(2e-4) and cfg.objective.lr == pytest.approx(1e-3)
     path = tmp_path / "c.yaml"

@@ -1,5 +1,6 @@
-"""Tests for latentprior.priors: flows (in float64, with zero-initialised layers randomised first), the
-standard normal, the adversarial prior and discriminator, and the builder."""
+"""Tests for latentprior.priors: flow priors (in float64, with zero-initialised layers randomised first), the
+standard normal, the adversarial prior and discriminator, and the builder (the transforms' own properties:
+test_transforms.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import math
 import pytest
 import torch
 from torch import Tensor
-from torch.autograd.functional import jacobian
 
 from latentprior.priors import (
     ActNorm,
@@ -22,7 +22,6 @@ from latentprior.priors import (
     Prior,
     RealNVPPrior,
     StandardNormal,
-    Transform,
     build_discriminator,
     build_prior,
 )
@@ -56,18 +55,6 @@ def randomise(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return module
 
 
-# name -> (factory, dim, cond_dim); every Transform class, and whole RealNVP cascades (odd and even D)
-TRANSFORMS = {
-    "actnorm": (lambda: ActNorm(DIM), DIM, 0),
-    "coupling": (lambda: AffineCoupling(DIM, HIDDEN, swap=False), DIM, 0),
-    "coupling-swap": (lambda: AffineCoupling(DIM, HIDDEN, swap=True), DIM, 0),
-    "coupling-cond": (lambda: AffineCoupling(DIM, HIDDEN, swap=True, cond_dim=COND), DIM, COND),
-    "composed": (lambda: ComposedTransform([AffineCoupling(DIM, HIDDEN), ActNorm(DIM)]), DIM, 0),
-    "flow": (lambda: RealNVPPrior(DIM, 3, HIDDEN).transforms, DIM, 0),
-    "flow-cond": (lambda: RealNVPPrior(DIM, 3, HIDDEN, cond_dim=COND).transforms, DIM, COND),
-    "flow-even-dim": (lambda: RealNVPPrior(4, 3, HIDDEN).transforms, 4, 0),
-}
-
 # name -> factory; every Prior class, conditional flow included
 PRIORS = {
     "normal": lambda: StandardNormal(DIM),
@@ -82,77 +69,6 @@ def _inputs(batch: int, cond_dim: int, seed: int = 1, dim: int = DIM) -> tuple[T
     z = 2 * torch.randn(batch, dim, generator=g, dtype=torch.float64)
     c = torch.randn(batch, cond_dim, generator=g, dtype=torch.float64) if cond_dim else None
     return z, c
-
-
-def _make_transform(name: str) -> tuple[Transform, int, int]:
-    factory, dim, cond_dim = TRANSFORMS[name]
-    return randomise(factory()).double(), dim, cond_dim
-
-
-@pytest.mark.parametrize("name", list(TRANSFORMS))
-def test_inverse_undoes_forward(name: str) -> None:
-    t, dim, cond_dim = _make_transform(name)
-    z, c = _inputs(16, cond_dim, dim=dim)
-    u, ld = t(z, c)
-    assert u.shape == z.shape and ld.shape == (16,)
-    assert not torch.allclose(u, z, atol=1e-3), "randomised transform should not be the identity"
-    z_back, ld_inv = t.inverse(u, c)
-    torch.testing.assert_close(z_back, z, atol=1e-10, rtol=1e-10)
-    torch.testing.assert_close(ld_inv, -ld, atol=1e-10, rtol=1e-10)
-    # and the other way round, starting from the base space
-    u2, _ = t(t.inverse(z, c)[0], c)
-    torch.testing.assert_close(u2, z, atol=1e-10, rtol=1e-10)
-
-
-@pytest.mark.parametrize("name", list(TRANSFORMS))
-def test_log_det_matches_autograd_jacobian(name: str) -> None:
-    t, dim, cond_dim = _make_transform(name)
-    batch = 3
-    z, c = _inputs(batch, cond_dim, seed=2, dim=dim)
-
-    for fn in (t.forward, t.inverse):
-        jac = jacobian(lambda x_, fn=fn: fn(x_, c)[0], z)  # (B, D, B, D)
-        _, ld = fn(z, c)
-        for i in range(batch):
-            block = jac[i, :, i, :]
-            sgn, logabsdet = torch.linalg.slogdet(block)
-            assert sgn == 1  # positive scales everywhere: the flow preserves orientation
-            torch.testing.assert_close(ld[i], logabsdet, atol=1e-10, rtol=1e-10)
-            others = torch.cat([jac[i, :, :i, :].flatten(), jac[i, :, i + 1 :, :].flatten()])
-            assert torch.all(others == 0), "examples in a batch must not interact"
-
-
-@pytest.mark.parametrize("name", list(TRANSFORMS))
-def test_every_transform_parameter_gets_a_gradient(name: str) -> None:
-    t, dim, cond_dim = _make_transform(name)
-    assert len(list(t.parameters())) > 0
-    for fn in (t.forward, t.inverse):
-        z, c = _inputs(32, cond_dim, dim=dim)
-        if c is not None:
-            c.requires_grad_(True)
-        t.zero_grad(set_to_none=True)
-        out, ld = fn(z, c)
-        (out.pow(2).sum() + ld.sum()).backward()
-        for pname, p in t.named_parameters():
-            assert p.grad is not None and p.grad.abs().sum() > 0, (fn.__name__, pname)
-        if c is not None:
-            assert c.grad is not None and c.grad.abs().sum() > 0
-
-
-@pytest.mark.parametrize("name", list(TRANSFORMS))
-def test_transform_state_dict_round_trip(name: str) -> None:
-    t, dim, cond_dim = _make_transform(name)
-    fresh = randomise(TRANSFORMS[name][0](), seed=7).double()
-    z, c = _inputs(10, cond_dim, dim=dim)
-    with torch.no_grad():
-        before = t(z, c)
-        assert not torch.allclose(fresh(z, c)[0], before[0])
-        buffer = io.BytesIO()
-        torch.save(t.state_dict(), buffer)
-        buffer.seek(0)
-        fresh.load_state_dict(torch.load(buffer, weights_only=True))
-        after = fresh(z, c)
-    assert torch.equal(after[0], before[0]) and torch.equal(after[1], before[1])
 
 
 def test_composed_transform_applies_its_layers_in_order() -> None:

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fuzz_support import damaged, fuzz, outcome
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
 from latentprior.data import DataError, celeba, cifar, idx, load_dataset
+from tests.fuzz_support import damaged, fuzz, outcome
 
 # ------------------------------------------------------------------------------------------------- idx
 
