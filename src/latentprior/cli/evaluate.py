@@ -22,6 +22,8 @@ _HELP = {
     "n_ref": "test images on the reference side (0: min(n, |test|)); e.g. --n 5000 --n-ref 10000",
     "lpips_net": "trunk of the LPIPS sample-diversity metric",
     "lpips_pairs": "generated pairs the LPIPS diversity averages over",
+    "temperature": "sampling temperature of fid, pr and kid (1: the prior itself); records at T != 1 go to "
+                   "eval/temperature=T/",
 }
 
 
@@ -43,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument(flag, type=type(default), default=default, help=help_text)
     add_data_options(p)
     p.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when available)")
+    p.add_argument("--prior", help="evaluate with a prior fitted into the run (RUN_DIR/priors/NAME) instead of its "
+                   "own; records go to RUN_DIR/priors/NAME/eval/")
     p.set_defaults(run=_evaluate, distributed=False)
 
 
@@ -59,8 +63,9 @@ def _evaluate(args: argparse.Namespace) -> dict:
 
     eval_cfg = eval_config_from_args(args)
     check_metrics(eval_cfg.metrics)  # before the model and the data are loaded
-    result = evaluate_run(args.run_dir, eval_cfg, data_dir=args.data_dir, device=args.device)
-    from latentprior.training.tensorboard import write_hparams
+    result = evaluate_run(args.run_dir, eval_cfg, data_dir=args.data_dir, device=args.device, prior=args.prior)
+    if args.prior is None and eval_cfg.temperature == 1.0:
+        from latentprior.training.tensorboard import write_hparams
 
-    write_hparams(args.run_dir)  # TensorBoard's hparams table: the run's config with these metrics
+        write_hparams(args.run_dir)  # TensorBoard's hparams table: the run's config with these metrics
     return result

@@ -2,7 +2,9 @@
 
 For each metric of :data:`~latentprior.evaluation.registry.METRICS` asked for, ``RUN_DIR/eval/<metric>.json``
 holds the value and its full protocol (network, weights hash, n, split, resize, seed, ...), written atomically.
-Metrics that read features share one pass (see :mod:`~latentprior.evaluation.features`):
+``--prior NAME`` evaluates a prior fitted into the run in place of its own (records in
+``RUN_DIR/priors/NAME/eval/``), ``--temperature T`` draws the samples at temperature T (records in
+``eval/temperature=T/``). Metrics that read features share one pass (see :mod:`~latentprior.evaluation.features`):
 
     generated_images(model, n, seed) ─► extract ─► (μ, Σ) [+ raw features] ─┐
                                                                             ├─► fid / pr / kid
@@ -18,15 +20,20 @@ import time
 import torch
 
 from latentprior.config import EvalConfig
+from latentprior.errors import UserError
 from latentprior.rundir import RunDir, write_eval_record
 
 from .features import extract, generated_images, images_sha1, make_feature_extractor, reference_features
 from .inputs import EvalInputs
 from .registry import METRICS, UnknownMetricError, check_condition, check_metrics
 
-__all__ = ["UnknownMetricError", "evaluate_run", "make_feature_extractor"]
+__all__ = ["UnknownMetricError", "TemperatureNotApplicable", "evaluate_run", "make_feature_extractor"]
 
 SAMPLES = "model.sample: decoder mean of prior draws, quantised to 8 bits"
+
+
+class TemperatureNotApplicable(ValueError, UserError):
+    """A sampling temperature != 1 was asked of metrics that read no prior samples."""
 
 
 def _inputs(model, cfg, eval_cfg: EvalConfig, data_dir, weights_dir, progress) -> EvalInputs:
@@ -45,41 +52,59 @@ def _inputs(model, cfg, eval_cfg: EvalConfig, data_dir, weights_dir, progress) -
 
 
 def _feature_pass(x: EvalInputs, names: tuple[str, ...], cache_dir) -> float:
-    """Fill ``x.real``/``x.fake`` when a metric in ``names`` reads features; returns the seconds it took."""
+    """Fill ``x.real`` (and ``x.fake``, the samples' side) when a metric in ``names`` reads features; returns the
+    seconds it took."""
     reads = {METRICS[m].reads for m in names}
-    if not reads & {"statistics", "features"}:
+    if not reads & {"statistics", "features", "reference"}:
         return 0.0
     t0 = time.perf_counter()
     keep, bs, n = "features" in reads, x.eval.batch_size, x.eval.n
-    extractor = make_feature_extractor(x.device)
+    x.extractor = extractor = make_feature_extractor(x.device)
     x.real = reference_features(x.test.images[:x.n_ref], extractor, dataset=x.protocol["dataset"], split="test",
                                 keep=keep, cache_dir=cache_dir, batch_size=bs, progress=x.progress,
                                 data_sha1=x.protocol["data_sha1"])
-    x.fake = extract(generated_images(x.model, n, x.eval.seed, bs), extractor, keep=keep, total=n,
-                     desc="generated features", progress=x.progress)
-    x.feature_protocol = x.protocol | extractor.protocol() | {"samples": SAMPLES}
+    if reads & {"statistics", "features"}:
+        x.fake = extract(generated_images(x.model, n, x.eval.seed, bs, x.eval.temperature), extractor, keep=keep,
+                         total=n, desc="generated features", progress=x.progress)
+    x.feature_protocol = (x.protocol | extractor.protocol()
+                          | {"samples": SAMPLES, "temperature": x.eval.temperature, "prior": x.prior_name or "own"})
     return time.perf_counter() - t0
+
+
+def _check_temperature(names: tuple[str, ...], temperature: float) -> None:
+    untempered = [m for m in names if not METRICS[m].tempered]
+    if temperature != 1.0 and untempered:
+        raise TemperatureNotApplicable(
+            f"eval.temperature = {temperature:g} tempers prior samples, which {', '.join(untempered)} do not read; "
+            f"evaluate them at temperature 1 (tempered: {', '.join(m for m, e in METRICS.items() if e.tempered)})")
 
 
 def evaluate_run(run_dir: str | os.PathLike[str], eval_cfg: EvalConfig | None = None, *,
                  data_dir: str | None = None, device: str | torch.device | None = None,
                  weights_dir: str | os.PathLike[str] | None = None, cache_dir: str | None = None,
-                 progress: bool = True) -> dict[str, dict]:
+                 progress: bool = True, prior: str | None = None) -> dict[str, dict]:
     """Compute ``eval_cfg.metrics`` for the run; write each record and return ``{metric: record}``.
 
     ``data_dir`` overrides the run's configured data dir; ``device=None`` uses a GPU when present;
     ``weights_dir`` holds the LPIPS trunk files (default ``$LATENTPRIOR_WEIGHTS_DIR``); ``cache_dir`` the
-    reference-feature cache (default ``$LATENTPRIOR_CACHE_DIR``). Every metric is checked against the run
-    before any is computed, so a refusal leaves no file behind.
+    reference-feature cache (default ``$LATENTPRIOR_CACHE_DIR``). ``prior``: the name of a prior fitted into the
+    run (``RUN_DIR/priors/<name>/``), used in place of the run's own; its records go to that folder's ``eval/``.
+    Records of samples drawn at ``eval_cfg.temperature`` != 1 go to ``eval/temperature=<t>/``. Every metric is
+    checked against the run before any is computed, so a refusal leaves no file behind.
     """
+    from latentprior.models.expost import use_run_prior
     from latentprior.models.load import load_run
 
     eval_cfg = eval_cfg if eval_cfg is not None else EvalConfig()
     names = check_metrics(eval_cfg.metrics)
+    _check_temperature(names, eval_cfg.temperature)
     eval_cfg = dataclasses.replace(eval_cfg, metrics=names)
     run_dir = RunDir(run_dir)
+    target = run_dir if prior is None else run_dir.prior(prior)
     model, cfg = load_run(run_dir, device=device)
+    use_run_prior(model, run_dir, prior)
     inputs = _inputs(model, cfg, eval_cfg, data_dir, weights_dir, progress)
+    inputs.prior_name = prior
     inputs.cache_dir = cache_dir  # for metrics with their own reference pass (cond_fid)
     inputs.data_dir = None if data_dir is None else str(data_dir)  # the training split, for separability
     for m in names:
@@ -94,6 +119,8 @@ def evaluate_run(run_dir: str | os.PathLike[str], eval_cfg: EvalConfig | None = 
         # A feature metric's cost includes the pass it shares: what it would take alone.
         spent = time.perf_counter() - t0 + (shared_s if METRICS[m].reads != "model" else 0.0)
         record |= {"elapsed_s": round(spent, 3), "run_dir": str(run_dir.path), "results": list(METRICS[m].results)}
-        write_eval_record(run_dir, m, record)
+        if prior is not None:
+            record["prior"] = prior
+        write_eval_record(target, m, record, temperature=eval_cfg.temperature)
         results[m] = record
     return results

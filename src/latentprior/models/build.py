@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from latentprior.config import Config, ModelConfig
 from latentprior.models.autoencoder import LatentAutoencoder
 from latentprior.models.likelihood import BernoulliLikelihood, LaplaceLikelihood, PixelLikelihood
@@ -25,7 +27,7 @@ def build_model(cfg: Config, image_shape: tuple[int, int, int]) -> LatentAutoenc
     encoder = build_encoder(net.arch, c, h, 2 * d if gaussian else d, width=net.width, spectral_norm=net.spectral_norm,
                             bn_momentum=net.bn_momentum)
     decoder = build_decoder(net.arch, d, c, h, width=net.width, output=net.output, bn_momentum=net.bn_momentum)
-    prior = _prior(cfg, image_shape)
+    prior = _prior_from_own_stream(cfg, image_shape) if cfg.prior.init_rng == "own" else _prior(cfg, image_shape)
     discriminator = tc_discriminator = None
     pc = cfg.prior
     if cfg.objective.kind == "aae":
@@ -45,6 +47,20 @@ def build_model(cfg: Config, image_shape: tuple[int, int, int]) -> LatentAutoenc
         # prior's update): it gets the encoder as a fixed function, parameters detached (priors/vamp.py).
         prior.bind_encoder(model.encode_detached)
     return model
+
+
+def _prior_from_own_stream(cfg: Config, image_shape: tuple[int, int, int]) -> Prior:
+    """:func:`_prior` with its initial weights drawn from a generator of their own (``prior.init_rng: own``).
+
+    The caller's CPU stream gives one 63-bit draw, whatever the prior (none for N(0, I), millions for a wide flow),
+    and seeds a forked stream that the prior's initialisation consumes; afterwards the caller's stream is where
+    that one draw left it. So every later draw of a run (the posterior noise of each step) is the same under every
+    prior, and at β = 0, where F never reads the prior, the autoencoder's trajectory is the same bit for bit.
+    """
+    seed = int(torch.randint(2**63 - 1, (), dtype=torch.int64))
+    with torch.random.fork_rng(devices=[]):  # the modules are built on the CPU; the run moves them afterwards
+        torch.manual_seed(seed)
+        return _prior(cfg, image_shape)
 
 
 def _prior(cfg: Config, image_shape: tuple[int, int, int]) -> Prior:

@@ -1,0 +1,238 @@
+"""``latentprior experiment priors STUDY.yaml --out DIR``: the prior hole, prior family by prior family.
+
+At β = 0 the autoencoder never sees the prior, so its samples are bounded by its reconstructions and by how well
+the prior matches the aggregate posterior q(z). The study measures both for every prior family at every β: the
+sample FID, the FID of the reconstructions with the same decoder (same n, reference and feature network), their
+ratio, precision/recall, the prior's NLL of encoded test latents, and what fitting the prior cost. A study file::
+
+    base: ../cpu/mnist_vae_flow.yaml           # a run config (relative to this file) or an inline mapping
+    overrides: {net.arch: infogan, prior.init_rng: own, train.epochs: 10}
+    betas: [0, 0.1, 1]
+    seeds: [0]                                 # mean ± std over seeds
+    latent_dims: [64]                          # optional (Fig. 5): default the base's
+    joint:                                     # priors trained with the autoencoder by f: one run each
+      realnvp: {label: "RealNVP (joint)", prior.kind: realnvp, train.prior_epochs: 5}
+    autoencoder: realnvp                       # the joint run whose autoencoder the ex-post priors are fitted on
+    expost:                                    # ExPostPriorConfig fields (+ label), fitted into that run
+      gmm: {label: "GMM (ex post)", kind: gmm, components: 10}
+      two_stage: {kind: two_stage}
+    eval: {n: 2000, n_ref: 2000}               # an EvalConfig block; the metrics are the study's
+    temperatures: {values: [0.7, 0.85], priors: [realnvp, gmm], betas: [0]}   # optional: FID/P/R against tau
+
+For every (latent dim, β, seed) each joint entry trains in ``DIR/runs/<entry>-dim<d>-beta<b>-seed<s>/`` (resumed if
+interrupted, reused if finished), and each ex-post entry is fitted into the ``autoencoder`` entry's run as
+``priors/<entry>/`` (reused while its config and the run's checkpoint are unchanged), so one autoencoder serves
+every ex-post prior. At β = 0 a joint run's autoencoder does not depend on its prior when the runs draw the prior's
+initial weights from their own stream (``prior.init_rng: own``): the study then checks, weight for weight, that
+every β = 0 joint run holds the same autoencoder as the ``autoencoder`` entry's, and the table says so.
+
+Outputs (:mod:`latentprior.studies.priors_outputs`): ``DIR/priors_n<n>.md`` and ``.csv`` (one row per prior and
+setting, mean ± std over seeds), ``fid_vs_beta.png`` (one line per prior), ``fid_vs_latent_dim.png`` with several
+latent sizes, ``temperature_n<n>.md`` and ``fid_vs_temperature.png``, and sample grids ``samples_dim<d>_beta<b>.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from latentprior.config import (
+    Config,
+    ConfigError,
+    EvalConfig,
+    ExPostPriorConfig,
+    apply_overrides,
+    config_from_dict,
+    expost_config_from_dict,
+    read_yaml,
+    section_from_dict,
+)
+from latentprior.rundir import RunDir, child_name, read_eval_record
+from latentprior.studies.common import eval_block
+
+__all__ = ["PriorStudy", "JointPrior", "ExPostPrior", "TemperatureSweep", "Cell", "load_prior_study",
+           "prior_study_from_dict", "run_priors", "run_name", "SAMPLE_METRICS"]
+
+SAMPLE_METRICS = ("fid", "pr")  # of samples: per prior, and at each temperature
+_KEYS = {"base", "overrides", "betas", "seeds", "latent_dims", "joint", "autoencoder", "expost", "eval",
+         "temperatures", "grid_samples"}
+
+
+@dataclass(frozen=True)
+class JointPrior:
+    """A prior trained with the autoencoder: its config overrides (over the study's base)."""
+
+    name: str
+    label: str
+    overrides: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ExPostPrior:
+    """A prior fitted into the autoencoder entry's runs after training."""
+
+    name: str
+    label: str
+    config: ExPostPriorConfig
+
+
+@dataclass(frozen=True)
+class TemperatureSweep:
+    """FID / precision / recall of these priors at these temperatures (1 is every prior's own row), at these β."""
+
+    values: tuple[float, ...] = ()
+    priors: tuple[str, ...] = ()
+    betas: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if any(not 0 < t < float("inf") for t in self.values):
+            raise ConfigError(f"temperatures.values must be finite numbers > 0, got {list(self.values)}")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (latent dim, β, seed) of the study."""
+
+    dim: int
+    beta: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class PriorStudy:
+    """A parsed study file (module docstring)."""
+
+    base: Config
+    betas: tuple[float, ...]
+    seeds: tuple[int, ...]
+    latent_dims: tuple[int, ...]
+    joint: dict[str, JointPrior]
+    autoencoder: str
+    expost: dict[str, ExPostPrior]
+    eval: EvalConfig
+    temperatures: TemperatureSweep
+    grid_samples: int = 10
+
+    def cells(self) -> list[Cell]:
+        return [Cell(d, b, s) for d in self.latent_dims for b in self.betas for s in self.seeds]
+
+    def config(self, joint: str, cell: Cell) -> Config:
+        """The run config of a joint entry at a cell."""
+        return self.base.replace(**{**self.joint[joint].overrides, "objective.beta": cell.beta,
+                                    "train.seed": cell.seed, "model.latent_dim": cell.dim})
+
+
+def run_name(joint: str, cell: Cell) -> str:
+    return f"{joint}-dim{cell.dim}-beta{cell.beta:g}-seed{cell.seed}"
+
+
+def _numbers(data: dict[str, Any], key: str, kind: type, where: str, default: tuple = ()) -> tuple:
+    values = data.get(key, list(default))
+    ok = isinstance(values, list) and values and all(isinstance(v, int | float) and not isinstance(v, bool)
+                                                     and (kind is float or isinstance(v, int)) for v in values)
+    if not ok:
+        raise ConfigError(f"{where}: '{key}' must be a non-empty list of {kind.__name__}s, got {values!r}")
+    return tuple(kind(v) for v in values)
+
+
+def _entries(data: dict[str, Any], key: str, where: str) -> dict[str, dict[str, Any]]:
+    block = data.get(key) or {}
+    if not isinstance(block, dict) or not all(isinstance(v, dict | None) for v in block.values()):
+        raise ConfigError(f"{where}: '{key}' must map names to mappings, got {block!r}")
+    for name in block:
+        child_name(str(name), f"{key} entry")  # it becomes a folder name
+    return {str(k): dict(v or {}) for k, v in block.items()}
+
+
+def prior_study_from_dict(data: Any, root: Path, where: str = "study") -> PriorStudy:
+    """Validate a study mapping (module docstring); relative paths start at ``root``. Errors are one line."""
+    if not isinstance(data, dict) or set(data) - _KEYS or "base" not in data:
+        unknown = sorted(set(data) - _KEYS) if isinstance(data, dict) else []
+        raise ConfigError(f"{where}: expected a mapping with 'base' and keys from {sorted(_KEYS)}; unknown: {unknown}")
+    base_data = read_yaml(root / data["base"], "base config") if isinstance(data["base"], str) else data["base"]
+    base = config_from_dict(base_data or {})
+    if data.get("overrides"):
+        base = apply_overrides(base, data["overrides"])
+    joint = {name: JointPrior(name, str(e.pop("label", name)), e)
+             for name, e in _entries(data, "joint", where).items()}
+    if not joint:
+        raise ConfigError(f"{where}: 'joint' must name at least one prior trained with the autoencoder")
+    autoencoder = data.get("autoencoder", next(iter(joint)))
+    if autoencoder not in joint:
+        raise ConfigError(f"{where}: autoencoder '{autoencoder}' is not one of the joint entries {list(joint)}")
+    expost = {}
+    for name, e in _entries(data, "expost", where).items():
+        label = str(e.pop("label", name))
+        expost[name] = ExPostPrior(name, label, expost_config_from_dict(e, f"expost.{name}"))
+    clash = sorted(set(joint) & set(expost))
+    if clash:
+        raise ConfigError(f"{where}: {clash} name both a joint and an ex-post prior; the table needs one name each")
+    if isinstance(data.get("eval"), dict) and "metrics" in data["eval"]:
+        raise ConfigError(f"{where}: eval.metrics is fixed by the study (fid, pr, recon_fid, prior_nll); leave it out")
+    ev = eval_block(data, {"metrics": list(SAMPLE_METRICS)}, where)
+    temps = section_from_dict(TemperatureSweep, data.get("temperatures"), "temperatures")
+    unknown = sorted(set(temps.priors) - set(joint) - set(expost))
+    if unknown:
+        raise ConfigError(f"{where}: temperatures.priors {unknown} are not priors of the study")
+    study = PriorStudy(base, _numbers(data, "betas", float, where), _numbers(data, "seeds", int, where),
+                       _numbers(data, "latent_dims", int, where, (base.model.latent_dim,)), joint, autoencoder,
+                       expost, ev, temps, int(data.get("grid_samples", 10)))
+    for cell in study.cells():  # every run config is checked before anything trains
+        for name in joint:
+            study.config(name, cell)
+    return study
+
+
+def load_prior_study(path: str | Path) -> PriorStudy:
+    path = Path(path)
+    return prior_study_from_dict(read_yaml(path, "study"), path.parent, str(path))
+
+
+def _metrics(cfg_has_density: bool, with_recon: bool) -> tuple[str, ...]:
+    return SAMPLE_METRICS + (("recon_fid",) if with_recon else ()) + (("prior_nll",) if cfg_has_density else ())
+
+
+def run_priors(study: PriorStudy, out: str | Path, *, data_dir: str | None = None, weights_dir: str | None = None,
+               cache_dir: str | None = None, device: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train (or reuse) every joint run, fit (or reuse) every ex-post prior, evaluate everything, write the tables,
+    plots and grids; returns the rows and the files written."""
+    from latentprior.studies.common import evaluate_or_reuse, train_model
+    from latentprior.studies.priors_outputs import check_same_autoencoder, fit_or_reuse, write_outputs
+
+    out = Path(out)
+    kw = {"data_dir": data_dir, "device": device, "weights_dir": weights_dir, "cache_dir": cache_dir,
+          "progress": progress}
+    same: dict[tuple[str, Cell], bool | None] = {}
+    for cell in study.cells():
+        for name in study.joint:
+            cfg = train_model(study.config(name, cell), out / "runs" / run_name(name, cell), data_dir)
+            evaluate_or_reuse(out / "runs" / run_name(name, cell),
+                              dataclasses.replace(study.eval, metrics=_metrics(cfg.prior.has_density, True)), **kw)
+        ae_run = out / "runs" / run_name(study.autoencoder, cell)
+        for name in study.joint:
+            same[(name, cell)] = check_same_autoencoder(ae_run, out / "runs" / run_name(name, cell), cell.beta)
+        for name, entry in study.expost.items():
+            fit_or_reuse(ae_run, entry, data_dir=data_dir, device=device)
+            evaluate_or_reuse(ae_run, dataclasses.replace(study.eval, metrics=_metrics(True, False)), prior=name,
+                              **kw)
+        if cell.beta in study.temperatures.betas:
+            for name in study.temperatures.priors:
+                run, prior = (out / "runs" / run_name(name, cell), None) if name in study.joint else (ae_run, name)
+                for tau in study.temperatures.values:
+                    ev = dataclasses.replace(study.eval, metrics=SAMPLE_METRICS, temperature=tau)
+                    evaluate_or_reuse(run, ev, prior=prior, **kw)
+    return write_outputs(study, out, same, data_dir=data_dir, device=device)
+
+
+def record(study: PriorStudy, out: Path, prior: str, cell: Cell, metric: str,
+           temperature: float = 1.0) -> dict[str, Any] | None:
+    """The stored record of ``metric`` for a prior of the study at a cell (the reconstruction FID of an ex-post
+    prior is its autoencoder run's)."""
+    if prior in study.joint:
+        where = RunDir(out / "runs" / run_name(prior, cell))
+    else:
+        where = RunDir(out / "runs" / run_name(study.autoencoder, cell))
+        where = where if metric == "recon_fid" else where.prior(prior)
+    return read_eval_record(where, metric, temperature=temperature)
