@@ -1,5 +1,6 @@
 """``prior.init_rng: own``: the prior's initial weights come from a stream of their own, so at β = 0 (where F never
-reads the prior) the autoencoder trains bit for bit alike under every prior; with ``shared`` (older runs) it does not."""
+reads the prior) the autoencoder trains bit for bit alike under every prior; with ``shared`` (older runs) it does
+not."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ ratio, precision/recall, the prior's NLL of encoded test latents, and what fitti
     autoencoder: realnvp                       # the joint run whose autoencoder the ex-post priors are fitted on
     expost:                                    # ExPostPriorConfig fields (+ label), fitted into that run
       gmm: {label: "GMM (ex post)", kind: gmm, components: 10}
-      two_stage: {kind: two_stage}
+      two_stage: {kind: two_stage, betas: [0]}  # betas: only at these of the study's β (default: all)
     eval: {n: 2000, n_ref: 2000}               # an EvalConfig block; the metrics are the study's
     temperatures: {values: [0.7, 0.85], priors: [realnvp, gmm], betas: [0]}   # optional: FID/P/R against tau
 
@@ -53,7 +53,7 @@ from latentprior.rundir import RunDir, child_name, read_eval_record
 from latentprior.studies.common import eval_block
 
 __all__ = ["PriorStudy", "JointPrior", "ExPostPrior", "TemperatureSweep", "Cell", "load_prior_study",
-           "prior_study_from_dict", "run_priors", "run_name", "SAMPLE_METRICS"]
+           "prior_study_from_dict", "run_priors", "run_name", "priors_at", "SAMPLE_METRICS"]
 
 SAMPLE_METRICS = ("fid", "pr")  # of samples: per prior, and at each temperature
 _KEYS = {"base", "overrides", "betas", "seeds", "latent_dims", "joint", "autoencoder", "expost", "eval",
@@ -71,11 +71,15 @@ class JointPrior:
 
 @dataclass(frozen=True)
 class ExPostPrior:
-    """A prior fitted into the autoencoder entry's runs after training."""
+    """A prior fitted into the autoencoder entry's runs after training, at the study's β in ``betas`` (None: all)."""
 
     name: str
     label: str
     config: ExPostPriorConfig
+    betas: tuple[float, ...] | None = None
+
+    def at(self, beta: float) -> bool:
+        return self.betas is None or beta in self.betas
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,12 @@ class PriorStudy:
                                     "train.seed": cell.seed, "model.latent_dim": cell.dim})
 
 
+def priors_at(study: PriorStudy, beta: float) -> list[tuple[str, str, str]]:
+    """(name, label, "joint" or "ex post") of every prior the study has at ``beta``, in table order."""
+    return ([(n, e.label, "joint") for n, e in study.joint.items()]
+            + [(n, e.label, "ex post") for n, e in study.expost.items() if e.at(beta)])
+
+
 def run_name(joint: str, cell: Cell) -> str:
     return f"{joint}-dim{cell.dim}-beta{cell.beta:g}-seed{cell.seed}"
 
@@ -164,8 +174,9 @@ def prior_study_from_dict(data: Any, root: Path, where: str = "study") -> PriorS
         raise ConfigError(f"{where}: autoencoder '{autoencoder}' is not one of the joint entries {list(joint)}")
     expost = {}
     for name, e in _entries(data, "expost", where).items():
-        label = str(e.pop("label", name))
-        expost[name] = ExPostPrior(name, label, expost_config_from_dict(e, f"expost.{name}"))
+        label, betas = str(e.pop("label", name)), e.pop("betas", None)
+        betas = None if betas is None else _numbers({"betas": betas}, "betas", float, f"{where}: expost.{name}")
+        expost[name] = ExPostPrior(name, label, expost_config_from_dict(e, f"expost.{name}"), betas)
     clash = sorted(set(joint) & set(expost))
     if clash:
         raise ConfigError(f"{where}: {clash} name both a joint and an ex-post prior; the table needs one name each")
@@ -214,11 +225,15 @@ def run_priors(study: PriorStudy, out: str | Path, *, data_dir: str | None = Non
         for name in study.joint:
             same[(name, cell)] = check_same_autoencoder(ae_run, out / "runs" / run_name(name, cell), cell.beta)
         for name, entry in study.expost.items():
+            if not entry.at(cell.beta):
+                continue
             fit_or_reuse(ae_run, entry, data_dir=data_dir, device=device)
             evaluate_or_reuse(ae_run, dataclasses.replace(study.eval, metrics=_metrics(True, False)), prior=name,
                               **kw)
         if cell.beta in study.temperatures.betas:
             for name in study.temperatures.priors:
+                if name in study.expost and not study.expost[name].at(cell.beta):
+                    continue
                 run, prior = (out / "runs" / run_name(name, cell), None) if name in study.joint else (ae_run, name)
                 for tau in study.temperatures.values:
                     ev = dataclasses.replace(study.eval, metrics=SAMPLE_METRICS, temperature=tau)

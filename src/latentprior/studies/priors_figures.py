@@ -63,7 +63,7 @@ def write_tables(study: PriorStudy, out: Path, per_seed: list[dict[str, Any]], s
     if temps:
         files += [write_csv(temps, out / f"temperature_runs_n{n}.csv"),
                   write_csv(temp_summary, out / f"temperature_n{n}.csv")]
-        keys = _KEY_COLUMNS | {"temperature": "τ"}
+        keys = {k: v for k, v in _KEY_COLUMNS.items() if k != "fit"} | {"temperature": "τ"}
         text = (f"Sampling temperature ({_settings(study)})\n\n"
                 + _markdown(temp_summary, keys, {m: COLUMNS[m] for m in ("fid", "precision", "recall")}))
         files.append(write_text(out / f"temperature_n{n}.md", text))
@@ -140,7 +140,8 @@ def sample_grids(study: PriorStudy, out: Path, *, data_dir: str | None, device: 
                 joint, _ = load_run(out / "runs" / run_name(name, cell), device=device)
                 rows.append((entry.label, _first_samples(joint, study)))
             for name, entry in study.expost.items():
-                rows.append((entry.label, _first_samples(use_run_prior(model, ae_run, name), study)))
+                if entry.at(beta):
+                    rows.append((entry.label, _first_samples(use_run_prior(model, ae_run, name), study)))
             made.append(labelled_grid(rows, out / f"samples_dim{dim}_beta{beta:g}.png",
                                       f"{cfg.data.name}, latent {dim}, β = {beta:g}, seed {cell.seed}"))
             if beta in study.temperatures.betas:
@@ -155,6 +156,8 @@ def _temperature_grids(study: PriorStudy, out: Path, cell: Cell, device: str | N
     made = []
     for name in study.temperatures.priors:
         joint = name in study.joint
+        if not joint and not study.expost[name].at(cell.beta):
+            continue
         run = out / "runs" / run_name(name if joint else study.autoencoder, cell)
         model, _ = load_run(run, device=device)
         model = model if joint else use_run_prior(model, run, name)

@@ -18,7 +18,7 @@ import torch
 
 from latentprior.rundir import RunDir
 from latentprior.rundir.checkpoints import latest_checkpoint
-from latentprior.studies.priors import Cell, ExPostPrior, PriorStudy, record, run_name
+from latentprior.studies.priors import Cell, ExPostPrior, PriorStudy, priors_at, record, run_name
 
 __all__ = ["fit_or_reuse", "check_same_autoencoder", "seed_rows", "summary_rows", "temperature_rows",
            "write_outputs", "COLUMNS"]
@@ -77,16 +77,11 @@ def _value(rec: dict[str, Any] | None, key: str = "value") -> float:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan
 
 
-def _priors(study: PriorStudy) -> list[tuple[str, str, str]]:
-    return ([(n, e.label, "joint") for n, e in study.joint.items()]
-            + [(n, e.label, "ex post") for n, e in study.expost.items()])
-
-
 def seed_rows(study: PriorStudy, out: Path, same: dict[tuple[str, Cell], bool | None]) -> list[dict[str, Any]]:
     """One row per (prior, latent dim, β, seed), every value as its record holds it."""
     rows = []
     for cell in study.cells():
-        for name, label, fit in _priors(study):
+        for name, label, fit in priors_at(study, cell.beta):
             pr = record(study, out, name, cell, "pr")
             fid, recon = _value(record(study, out, name, cell, "fid")), _value(record(study, out, name, cell,
                                                                                         "recon_fid"))
@@ -130,11 +125,11 @@ def summary_rows(rows: list[dict[str, Any]], eval_n: int, keys: tuple[str, ...] 
 def temperature_rows(study: PriorStudy, out: Path) -> list[dict[str, Any]]:
     """One row per (prior, latent dim, β, seed, τ) of the temperature sweep, τ = 1 included (the prior's own)."""
     rows = []
-    labels = {n: label for n, label, _ in _priors(study)}
     for cell in study.cells():
         if cell.beta not in study.temperatures.betas:
             continue
-        for name in study.temperatures.priors:
+        labels = {n: label for n, label, _ in priors_at(study, cell.beta)}
+        for name in (n for n in study.temperatures.priors if n in labels):
             for tau in sorted({1.0, *study.temperatures.values}):
                 pr = record(study, out, name, cell, "pr", tau)
                 rows.append({"prior": name, "label": labels[name], "latent_dim": cell.dim, "beta": cell.beta,
