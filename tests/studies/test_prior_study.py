@@ -19,6 +19,7 @@ from latentprior.rundir.prior_checkpoints import load_prior_checkpoint
 from latentprior.studies.priors import Cell, load_prior_study, prior_study_from_dict, run_name, run_priors
 
 STUDY = {
+    "name": "tiny",
     "base": {"data": {"name": "digits"}, "net": {"width": 0.0625},
              "prior": {"kind": "realnvp", "layers": 2, "hidden": 16, "init_rng": "own"}, "model": {"latent_dim": 4},
              "objective": {"kind": "vae", "lr": 1e-3},
@@ -77,7 +78,7 @@ def study_out(tmp_path_factory):
 @pytest.mark.slow
 def test_the_table_rows_are_the_eval_records(study_out) -> None:
     study, out, result, again = study_out
-    rows = _read_csv(out / "priors_runs_n60.csv")
+    rows = _read_csv(out / "tiny" / "priors_runs_n60.csv")
     assert len(rows) == 2 * 2 * 4  # β x seeds x (2 joint + 2 ex post)
     for row in rows:
         cell, name = Cell(int(row["latent_dim"]), float(row["beta"]), int(row["seed"])), row["prior"]
@@ -92,21 +93,21 @@ def test_the_table_rows_are_the_eval_records(study_out) -> None:
         assert _num(row["prior_nll"]) == read_eval_record(own, "prior_nll")["value"]
         if name in study.expost:
             assert _num(row["prior_s"]) == load_prior_checkpoint(own)["fit"]["seconds"]
-    summary = {(r["prior"], float(r["beta"])): r for r in _read_csv(out / "priors_n60.csv")}
+    summary = {(r["prior"], float(r["beta"])): r for r in _read_csv(out / "tiny" / "priors_n60.csv")}
     for (name, beta), r in summary.items():
         fids = [_num(x["fid"]) for x in rows if x["prior"] == name and float(x["beta"]) == beta]
         assert _num(r["fid_mean"]) == pytest.approx(statistics.fmean(fids), rel=1e-12)
         assert _num(r["fid_std"]) == pytest.approx(statistics.stdev(fids), rel=1e-12)
     assert result["rows"] == again["rows"]
-    assert (out / "priors_n60.md").read_text().count("\n| ") == 1 + 8  # the header and one row per prior and β
+    assert (out / "tiny" / "priors_n60.md").read_text().count("\n| ") == 1 + 8  # the header and one row per prior and β
     for f in ("fid_vs_beta.png", "fid_vs_temperature.png", "samples_dim4_beta0.png", "temperature_gmm_dim4_beta0.png"):
-        assert (out / f).stat().st_size > 0
+        assert (out / "tiny" / f).stat().st_size > 0
 
 
 @pytest.mark.slow
 def test_temperature_rows_are_the_tempered_records(study_out) -> None:
     study, out, _, _ = study_out
-    rows = _read_csv(out / "temperature_runs_n60.csv")
+    rows = _read_csv(out / "tiny" / "temperature_runs_n60.csv")
     assert {(r["prior"], float(r["temperature"])) for r in rows} == {(p, t) for p in ("flow", "gmm") for t in (.5, 1)}
     for r in rows:
         cell = Cell(int(r["latent_dim"]), float(r["beta"]), int(r["seed"]))
@@ -135,6 +136,9 @@ def test_beta_zero_joint_runs_share_the_autoencoder(study_out) -> None:
     ({"seeds": []}, "non-empty list"),
     ({"joint": {"../x": {}}}, "not a plain name"),
     ({"joint": {"flow": {"prior.kind": "gmm", "prior.layerz": 3}}}, "layerz"),
+    ({"grid_samples": 0}, "grid_samples"),
+    ({"name": "../tables"}, "not a plain name"),
+    ({"expost": {"g": {"kind": "gmm", "betas": "all"}}}, "non-empty list"),
 ])
 def test_a_bad_study_file_is_refused_in_one_line(tmp_path, edit, message) -> None:
     with pytest.raises((ConfigError, ValueError), match=message) as e:

@@ -5,6 +5,7 @@ the prior matches the aggregate posterior q(z). The study measures both for ever
 sample FID, the FID of the reconstructions with the same decoder (same n, reference and feature network), their
 ratio, precision/recall, the prior's NLL of encoded test latents, and what fitting the prior cost. A study file::
 
+    name: priors_mnist                         # DIR/<name>/ holds this file's tables and figures (default: priors)
     base: ../cpu/mnist_vae_flow.yaml           # a run config (relative to this file) or an inline mapping
     overrides: {net.arch: infogan, prior.init_rng: own, train.epochs: 10}
     betas: [0, 0.1, 1]
@@ -26,9 +27,10 @@ every ex-post prior. At β = 0 a joint run's autoencoder does not depend on its 
 initial weights from their own stream (``prior.init_rng: own``): the study then checks, weight for weight, that
 every β = 0 joint run holds the same autoencoder as the ``autoencoder`` entry's, and the table says so.
 
-Outputs (:mod:`latentprior.studies.priors_outputs`): ``DIR/priors_n<n>.md`` and ``.csv`` (one row per prior and
-setting, mean ± std over seeds), ``fid_vs_beta.png`` (one line per prior), ``fid_vs_latent_dim.png`` with several
-latent sizes, ``temperature_n<n>.md`` and ``fid_vs_temperature.png``, and sample grids ``samples_dim<d>_beta<b>.png``.
+Outputs (:mod:`latentprior.studies.priors_outputs`), in ``DIR/<name>/`` so that several study files can share the
+runs of one ``DIR`` (a subset at more seeds, say): ``priors_n<n>.md`` and ``.csv`` (one row per prior and setting,
+mean ± std over seeds), ``fid_vs_beta.png`` (one line per prior), ``fid_vs_latent_dim.png`` with several latent
+sizes, ``temperature_n<n>.md`` and ``fid_vs_temperature.png``, and sample grids ``samples_dim<d>_beta<b>.png``.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ __all__ = ["PriorStudy", "JointPrior", "ExPostPrior", "TemperatureSweep", "Cell"
            "prior_study_from_dict", "run_priors", "run_name", "priors_at", "SAMPLE_METRICS"]
 
 SAMPLE_METRICS = ("fid", "pr")  # of samples: per prior, and at each temperature
-_KEYS = {"base", "overrides", "betas", "seeds", "latent_dims", "joint", "autoencoder", "expost", "eval",
+_KEYS = {"name", "base", "overrides", "betas", "seeds", "latent_dims", "joint", "autoencoder", "expost", "eval",
          "temperatures", "grid_samples"}
 
 
@@ -118,6 +120,7 @@ class PriorStudy:
     eval: EvalConfig
     temperatures: TemperatureSweep
     grid_samples: int = 10
+    name: str = "priors"  # the folder of DIR that holds this file's tables and figures
 
     def cells(self) -> list[Cell]:
         return [Cell(d, b, s) for d in self.latent_dims for b in self.betas for s in self.seeds]
@@ -187,9 +190,13 @@ def prior_study_from_dict(data: Any, root: Path, where: str = "study") -> PriorS
     unknown = sorted(set(temps.priors) - set(joint) - set(expost))
     if unknown:
         raise ConfigError(f"{where}: temperatures.priors {unknown} are not priors of the study")
+    grid = data.get("grid_samples", 10)
+    if not (isinstance(grid, int) and not isinstance(grid, bool) and grid >= 1):
+        raise ConfigError(f"{where}: 'grid_samples' must be an integer >= 1 (samples per row), got {grid!r}")
     study = PriorStudy(base, _numbers(data, "betas", float, where), _numbers(data, "seeds", int, where),
                        _numbers(data, "latent_dims", int, where, (base.model.latent_dim,)), joint, autoencoder,
-                       expost, ev, temps, int(data.get("grid_samples", 10)))
+                       expost, ev, temps, grid,
+                       child_name(data.get("name", "priors"), "study name"))
     for cell in study.cells():  # every run config is checked before anything trains
         for name in joint:
             study.config(name, cell)

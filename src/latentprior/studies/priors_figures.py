@@ -53,24 +53,24 @@ def _settings(study: PriorStudy) -> str:
             f"and prior), an ex-post prior's fit alone.")
 
 
-def write_tables(study: PriorStudy, out: Path, per_seed: list[dict[str, Any]], summary: list[dict[str, Any]],
+def write_tables(study: PriorStudy, dest: Path, per_seed: list[dict[str, Any]], summary: list[dict[str, Any]],
                  temps: list[dict[str, Any]], temp_summary: list[dict[str, Any]]) -> list[Path]:
     n = study.eval.n
-    files = [write_csv(per_seed, out / f"priors_runs_n{n}.csv"), write_csv(summary, out / f"priors_n{n}.csv")]
+    files = [write_csv(per_seed, dest / f"priors_runs_n{n}.csv"), write_csv(summary, dest / f"priors_n{n}.csv")]
     text = (f"Prior study ({_settings(study)})\n\n"
             + _markdown(summary, _KEY_COLUMNS, COLUMNS, {"same_autoencoder": "same autoencoder as β = 0's"}))
-    files.append(write_text(out / f"priors_n{n}.md", text))
+    files.append(write_text(dest / f"priors_n{n}.md", text))
     if temps:
-        files += [write_csv(temps, out / f"temperature_runs_n{n}.csv"),
-                  write_csv(temp_summary, out / f"temperature_n{n}.csv")]
+        files += [write_csv(temps, dest / f"temperature_runs_n{n}.csv"),
+                  write_csv(temp_summary, dest / f"temperature_n{n}.csv")]
         keys = {k: v for k, v in _KEY_COLUMNS.items() if k != "fit"} | {"temperature": "τ"}
         text = (f"Sampling temperature ({_settings(study)})\n\n"
                 + _markdown(temp_summary, keys, {m: COLUMNS[m] for m in ("fid", "precision", "recall")}))
-        files.append(write_text(out / f"temperature_n{n}.md", text))
+        files.append(write_text(dest / f"temperature_n{n}.md", text))
     return files
 
 
-def plots(study: PriorStudy, out: Path, summary: list[dict[str, Any]],
+def plots(study: PriorStudy, dest: Path, summary: list[dict[str, Any]],
           temp_summary: list[dict[str, Any]]) -> list[Path]:
     """FID and the FID ratio against β (one line per prior, and per latent size when there are several), FID
     against the latent size, and FID / precision / recall against τ."""
@@ -79,14 +79,14 @@ def plots(study: PriorStudy, out: Path, summary: list[dict[str, Any]],
     made = []
     if len(study.betas) > 1:
         for metric in ("fid", "fid_ratio", "recon_fid"):
-            made.append(plot_metric_vs(summary, "beta", metric, out / f"{metric}_vs_beta.png", line_keys=lines,
+            made.append(plot_metric_vs(summary, "beta", metric, dest / f"{metric}_vs_beta.png", line_keys=lines,
                                        xlabel="β (not to scale)", title=f"{study.base.data.name}: {metric} vs β"))
     if dims:
-        made.append(plot_metric_vs(summary, "latent_dim", "fid", out / "fid_vs_latent_dim.png",
+        made.append(plot_metric_vs(summary, "latent_dim", "fid", dest / "fid_vs_latent_dim.png",
                                    line_keys=("model", "beta"), categorical=False, xlabel="latent dimension",
                                    title=f"{study.base.data.name}: FID vs latent dimension (Fig. 5)"))
     for metric in ("fid", "precision", "recall") if temp_summary else ():
-        made.append(plot_metric_vs(temp_summary, "temperature", metric, out / f"{metric}_vs_temperature.png",
+        made.append(plot_metric_vs(temp_summary, "temperature", metric, dest / f"{metric}_vs_temperature.png",
                                    line_keys=("model", "beta", "latent_dim") if dims else ("model", "beta"),
                                    xlabel="sampling temperature τ",
                                    title=f"{study.base.data.name}: {metric} vs temperature"))
@@ -118,9 +118,10 @@ def _first_samples(model, study: PriorStudy, temperature: float = 1.0) -> torch.
 
 
 @torch.no_grad()
-def sample_grids(study: PriorStudy, out: Path, *, data_dir: str | None, device: str | None) -> list[Path]:
+def sample_grids(study: PriorStudy, out: Path, dest: Path, *, data_dir: str | None,
+                 device: str | None) -> list[Path]:
     """``samples_dim<d>_beta<b>.png`` per (latent dim, β) and ``temperature_<prior>_dim<d>_beta<b>.png`` per prior of
-    the temperature sweep, from the first seed's runs."""
+    the temperature sweep, from the first seed's runs in ``out``, written into ``dest``."""
     from latentprior.data import load_dataset
     from latentprior.evaluation.prior_hole import reconstructed_images
     from latentprior.models.expost import use_run_prior
@@ -142,14 +143,14 @@ def sample_grids(study: PriorStudy, out: Path, *, data_dir: str | None, device: 
             for name, entry in study.expost.items():
                 if entry.at(beta):
                     rows.append((entry.label, _first_samples(use_run_prior(model, ae_run, name), study)))
-            made.append(labelled_grid(rows, out / f"samples_dim{dim}_beta{beta:g}.png",
+            made.append(labelled_grid(rows, dest / f"samples_dim{dim}_beta{beta:g}.png",
                                       f"{cfg.data.name}, latent {dim}, β = {beta:g}, seed {cell.seed}"))
             if beta in study.temperatures.betas:
-                made += _temperature_grids(study, out, cell, device)
+                made += _temperature_grids(study, out, dest, cell, device)
     return made
 
 
-def _temperature_grids(study: PriorStudy, out: Path, cell: Cell, device: str | None) -> list[Path]:
+def _temperature_grids(study: PriorStudy, out: Path, dest: Path, cell: Cell, device: str | None) -> list[Path]:
     from latentprior.models.expost import use_run_prior
     from latentprior.models.load import load_run
 
@@ -163,6 +164,6 @@ def _temperature_grids(study: PriorStudy, out: Path, cell: Cell, device: str | N
         model = model if joint else use_run_prior(model, run, name)
         taus = sorted({1.0, *study.temperatures.values})
         rows = [(f"τ = {t:g}", _first_samples(model, study, t)) for t in taus]
-        made.append(labelled_grid(rows, out / f"temperature_{name}_dim{cell.dim}_beta{cell.beta:g}.png",
+        made.append(labelled_grid(rows, dest / f"temperature_{name}_dim{cell.dim}_beta{cell.beta:g}.png",
                                   f"{name}: latent {cell.dim}, β = {cell.beta:g}, seed {cell.seed}"))
     return made

@@ -150,7 +150,8 @@ def write_outputs(study: PriorStudy, out: Path, same: dict[tuple[str, Cell], boo
     temps = temperature_rows(study, out)
     temp_summary = summary_rows(temps, n, ("prior", "latent_dim", "beta", "temperature"),
                                 ("fid", "precision", "recall"))
-    files = write_tables(study, out, per_seed, summary, temps, temp_summary)
-    files += plots(study, out, summary, temp_summary)
-    files += sample_grids(study, out, data_dir=data_dir, device=device)
+    dest = out / study.name  # the runs are shared between study files; each file's tables and figures are its own
+    files = write_tables(study, dest, per_seed, summary, temps, temp_summary)
+    files += plots(study, dest, summary, temp_summary)
+    files += sample_grids(study, out, dest, data_dir=data_dir, device=device)
     return {"rows": summary, "temperature_rows": temp_summary, "files": [str(f) for f in files]}
