@@ -23,10 +23,12 @@ _HOME = {
     # configs
     "Config": "config", "DataConfig": "config", "NetConfig": "config", "PriorConfig": "config",
     "ModelConfig": "config", "ObjectiveConfig": "config", "TrainConfig": "config", "EvalConfig": "config",
-    "load_config": "config",
+    "ExPostPriorConfig": "config", "expost_config": "config", "load_config": "config",
     # models, priors, objectives
     "LatentAutoencoder": "models", "build_model": "models", "load_run": "models",
-    "allow_factory_modules": "models.factories",
+    "allow_factory_modules": "models.factories", "use_run_prior": "models.expost",
+    # priors fitted into a finished run
+    "fit_run_prior": "training.expost",
     "Prior": "priors", "Transform": "priors", "StandardNormal": "priors", "build_prior": "priors",
     "build_discriminator": "priors",
     "Objective": "objectives", "build_objective": "objectives", "run_updates": "objectives",

@@ -208,17 +208,20 @@ def _run_config(model, run_dir) -> Config | None:
 def evaluate(model_or_run, metrics=("fid",), *, n: int | None = None, reference: Any = None,
              run_dir: PathLike | None = None, device=None, data_dir: PathLike | None = None,
              weights_dir: PathLike | None = None, cache_dir: PathLike | None = None, progress: bool = True,
-             **options) -> dict[str, dict]:
+             prior: str | None = None, **options) -> dict[str, dict]:
     """Metrics of the registry ``latentprior eval`` uses, for a run directory or a model object.
 
     ``model_or_run``: a run directory (its model rebuilt, its config's test split the reference, records written
     to ``eval/``) or a model. ``reference``: the images to compare with — images in any container
     ``Trainer.fit`` takes, a dataset name or :class:`DataConfig` (its test split), a folder (its test split) —
-    default the run's. ``run_dir`` (with a model): the run whose config and ``eval/`` folder to use. ``n`` and
-    ``options`` are :class:`EvalConfig` fields (``n_ref``, ``batch_size``, ``seed``, ...). Returns ``{metric:
-    record}``; records hold the value and the whole protocol.
+    default the run's. ``run_dir`` (with a model): the run whose config and ``eval/`` folder to use. ``prior``
+    (with a run directory): a prior fitted into the run (:func:`fit_run_prior`) in place of its own, records in
+    ``RUN_DIR/priors/<name>/eval/``. ``n`` and ``options`` are :class:`EvalConfig` fields (``n_ref``,
+    ``batch_size``, ``seed``, ``temperature``, ...). Returns ``{metric: record}``; records hold the value and the
+    whole protocol.
     """
     from latentprior.evaluation.runner import evaluate_model, evaluate_run
+    from latentprior.models.expost import use_run_prior
     from latentprior.models.load import load_run
 
     fields = {**options, "metrics": [metrics] if isinstance(metrics, str) else list(metrics)}
@@ -227,9 +230,14 @@ def evaluate(model_or_run, metrics=("fid",), *, n: int | None = None, reference:
           "progress": progress}
     if isinstance(model_or_run, str | os.PathLike):
         if reference is None:
-            return evaluate_run(model_or_run, eval_cfg, data_dir=data_dir, device=device, **kw)
+            return evaluate_run(model_or_run, eval_cfg, data_dir=data_dir, device=device, prior=prior, **kw)
         run_dir, (model_or_run, _) = model_or_run, load_run(model_or_run, device=device)
+        use_run_prior(model_or_run, run_dir, prior)
+    elif prior is not None:
+        raise UserError(f"evaluate(model, prior={prior!r}): a fitted prior is read from its run; pass the run "
+                        "directory instead of the model")
     model = model_or_run if device is None else model_or_run.to(device)
     cfg = _run_config(model, run_dir)
     ref = _reference(reference, model, cfg if run_dir is not None else None, data_dir)
-    return evaluate_model(model, eval_cfg, reference=ref, run_config=cfg, run_dir=run_dir, data_dir=data_dir, **kw)
+    return evaluate_model(model, eval_cfg, reference=ref, run_config=cfg, run_dir=run_dir, data_dir=data_dir,
+                          prior=prior, **kw)

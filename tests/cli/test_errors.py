@@ -156,7 +156,7 @@ def test_train_into_an_existing_run(capsys, normal_run):
 def test_a_good_command_prints_its_result(capsys, normal_run, tmp_path):
     assert main(["sample", str(normal_run), "--n", "6", "--out", str(tmp_path / "s.png"), "--scale", "1"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result == {"out": str(tmp_path / "s.png"), "n": 6}
+    assert result == {"out": str(tmp_path / "s.png"), "n": 6, "prior": None, "temperature": 1.0, "seed": 0}
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -28,7 +28,7 @@ def test_the_sections_have_the_float_fields_this_test_walks():
     # the walk finds them by annotation: a section's new float field is covered without editing this file
     assert {"train.epochs", "train.prior_epochs", "objective.lr", "objective.prior_lr", "model.gamma",
             "net.width", "train.max_memory_gb", "train.lr_halve_every"} <= set(RUN_FLOATS)
-    assert _float_fields(EvalConfig) == ["ppl_epsilon", "ppl_rel_se"]
+    assert _float_fields(EvalConfig) == ["ppl_epsilon", "ppl_rel_se", "temperature"]
 
 
 @pytest.mark.parametrize("key", RUN_FLOATS)
@@ -97,3 +97,9 @@ def test_train_prior_epochs_and_eval_options_refuse_infinity(tmp_path, capsys):
     assert "--epochs: must be > 0 and finite, got inf" in capsys.readouterr().err
     assert main(["eval", str(tmp_path), "--ppl-epsilon", "inf"]) == 2
     assert "eval.ppl_epsilon: expected a finite number" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path), "--temperature", "nan"]) == 2
+    assert "eval.temperature: expected a finite number" in capsys.readouterr().err
+    assert main(["sample", str(tmp_path), "--out", str(tmp_path / "s.png"), "--temperature", "inf"]) == 2
+    assert "--temperature: must be > 0 and finite, got inf" in capsys.readouterr().err
+    assert main(["train-prior", str(tmp_path), "--prior", "maf", "--set", "prior.lr=.inf"]) == 2
+    assert "prior.lr: expected a finite number" in capsys.readouterr().err

@@ -3,9 +3,10 @@
     latentprior train CONFIG.yaml --out RUN_DIR [--set key=value ...] [--data-dir DIR] [--max-steps N] [--seed S]
     latentprior resume RUN_DIR [--max-steps N] [--set key=value ...]   # learning rates, budget, bookkeeping
     latentprior train-prior RUN_DIR --epochs N          # prior-only epochs on a finished run's frozen encoder
-    latentprior sample RUN_DIR --n N --out FILE.png
+    latentprior train-prior RUN_DIR --prior KIND [--name NAME] [--set prior.key=value ...]   # an ex-post prior
+    latentprior sample RUN_DIR --n N --out FILE.png [--prior NAME] [--temperature T]
     latentprior interpolate RUN_DIR --out FILE.png [--space z|base]
-    latentprior eval RUN_DIR [--metrics fid,pr,kid] [--n 10000] [--data-dir DIR]
+    latentprior eval RUN_DIR [--metrics fid,pr,kid] [--n 10000] [--data-dir DIR] [--prior NAME] [--temperature T]
     latentprior sweep SWEEP.yaml --out DIR [--local | --address RAY_ADDRESS] [--data-dir DIR]
     latentprior figure latent2d RUN_DIR [--out FILE.png]
     latentprior report DIR [--out DIR/report] [--metric fid]

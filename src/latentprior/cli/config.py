@@ -24,8 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def key_groups() -> list[tuple[str, str, list]]:
-    """(title, intro, keys) of the run config, the eval config and a sweep file's resources block."""
-    from latentprior.config import Config, EvalConfig
+    """(title, intro, keys) of the run config, the eval config, an ex-post prior's options and a sweep file's
+    resources block."""
+    from latentprior.config import Config, EvalConfig, ExPostPriorConfig
     from latentprior.config.describe import describe
     from latentprior.rundir import RunDir
     from latentprior.sweeps.grid import Resources
@@ -35,6 +36,9 @@ def key_groups() -> list[tuple[str, str, list]]:
              describe(Config)),
             ("Evaluation", "`latentprior eval` options (`--n`, `--n-ref`, ...) and a sweep file's `eval:` block.",
              describe(EvalConfig, "eval.")),
+            ("Ex-post priors", "A prior fitted into a finished run (`latentprior train-prior RUN --prior KIND --set "
+             "prior.KEY=VALUE`), stored with it in `RUN_DIR/priors/<name>/`; these `prior.` keys are not the run "
+             "config's.", describe(ExPostPriorConfig, "prior.")),
             ("Sweep resources", "A sweep file's `resources:` block (docs/sweeps.md).",
              describe(Resources, "resources."))]
 

@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_options(p)
     add_weights_options(p, cache=True)
     p.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when available)")
+    p.add_argument("--prior", help="evaluate with a prior fitted into the run (RUN_DIR/priors/NAME) instead of its "
+                   "own; records go to RUN_DIR/priors/NAME/eval/")
     p.set_defaults(run=_evaluate, distributed=False)
 
 
@@ -52,8 +54,9 @@ def _evaluate(args: argparse.Namespace) -> dict:
     check_metrics(eval_cfg.metrics)  # before the model and the data are loaded
     read_run_config(args.run_dir, strict=True)  # the summaries below read it: a bad config.yaml fails before any work
     result = evaluate_run(args.run_dir, eval_cfg, data_dir=args.data_dir, device=args.device,
-                          weights_dir=args.weights_dir, cache_dir=args.cache_dir)
-    from latentprior.training.loggers import write_summaries
+                          weights_dir=args.weights_dir, cache_dir=args.cache_dir, prior=args.prior)
+    if args.prior is None and eval_cfg.temperature == 1.0:  # the summaries show the run's own prior, untempered
+        from latentprior.training.loggers import write_summaries
 
-    write_summaries(args.run_dir)  # each logger's summary (TensorBoard's hparams table) with these metrics
+        write_summaries(args.run_dir)  # each logger's summary (TensorBoard's hparams table) with these metrics
     return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from latentprior.cli.options import add_data_options, add_weights_options, data_overrides, positive_int
+from latentprior.cli.options import add_data_options, add_weights_options, data_overrides, positive_float, positive_int
 
 __all__ = ["register"]
 
@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="image path; the extension picks the format (.png, .jpg or .jpeg)")
     p.add_argument("--seed", type=int, default=0, help="seed of the prior draws")
     p.add_argument("--scale", type=positive_int, default=2, help="nearest-neighbour enlargement of the PNG")
+    p.add_argument("--prior", help="sample a prior fitted into the run (RUN_DIR/priors/NAME) instead of its own")
+    p.add_argument("--temperature", type=positive_float, default=1.0,
+                   help="sampling temperature: flows f^-1(tau eps), mixtures tau^2 Sigma_k (1: the prior itself)")
     add_weights_options(p)
     p.set_defaults(run=_sample, distributed=False)
 
@@ -49,14 +52,16 @@ def image_path(text: str) -> Path:
 def _sample(args: argparse.Namespace) -> dict:
     import torch
 
+    from latentprior.models.expost import use_run_prior
     from latentprior.models.load import load_run
     from latentprior.sampling import save_image_grid
 
     model, _ = load_run(args.run_dir)
+    use_run_prior(model, args.run_dir, args.prior)
     dev = next(model.parameters()).device
-    images = model.sample(args.n, generator=torch.Generator(dev).manual_seed(args.seed))
+    images = model.sample(args.n, generator=torch.Generator(dev).manual_seed(args.seed), temperature=args.temperature)
     path = save_image_grid(images, args.out, scale=args.scale)
-    return {"out": str(path), "n": args.n}
+    return {"out": str(path), "n": args.n, "prior": args.prior, "temperature": args.temperature, "seed": args.seed}
 
 
 def _interpolate(args: argparse.Namespace) -> dict:

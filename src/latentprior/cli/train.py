@@ -12,6 +12,7 @@ from latentprior.cli.options import (
     positive_float,
     positive_int,
 )
+from latentprior.config.sections import EXPOST_PRIORS
 from latentprior.errors import UsageError
 
 __all__ = ["register"]
@@ -40,9 +41,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_weights_options(p)
     p.set_defaults(run=_resume, distributed=True)
 
-    p = sub.add_parser("train-prior", help="train the prior alone for more epochs on a run's frozen encoder")
+    p = sub.add_parser("train-prior", help="train the run's prior alone for more epochs on its frozen encoder "
+                       "(--epochs), or fit a new prior into the run without touching the autoencoder (--prior)")
     p.add_argument("run_dir", type=Path, help="a run folder (its latest checkpoint is used)")
-    p.add_argument("--epochs", type=positive_float, required=True, help="prior-only epochs to add")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--epochs", type=positive_float, help="prior-only epochs to add to the run's own prior")
+    how.add_argument("--prior", choices=EXPOST_PRIORS,
+                     help="fit a prior of this kind on the encoded training set into RUN_DIR/priors/NAME/")
+    p.add_argument("--name", help="with --prior: the fitted prior's name (default: the kind)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="prior.KEY=VALUE",
+                   help="with --prior: a prior option (repeatable), e.g. prior.components=10 prior.epochs=50")
+    p.add_argument("--replace", action="store_true", help="with --prior: refit a prior of that name")
+    p.add_argument("--device", help="with --prior: cpu, cuda, cuda:N (default: CUDA when available)")
     add_data_options(p)
     add_weights_options(p)
     p.set_defaults(run=_train_prior, distributed=True)
@@ -102,6 +112,12 @@ def _resume(args: argparse.Namespace) -> dict | str:
 def _train_prior(args: argparse.Namespace) -> dict:
     from latentprior.training import train
 
+    if args.prior is not None:
+        return _fit_prior(args)
+    extra = [flag for flag, on in (("--name", args.name), ("--set", args.overrides), ("--replace", args.replace),
+                                   ("--device", args.device)) if on]
+    if extra:
+        raise UsageError(f"{', '.join(extra)} only go with --prior (a new prior fitted into the run)")
     cfg = _run_config(args.run_dir, args)
     if not cfg.prior.is_learnable:  # the config would refuse the epochs too, with advice meant for a new config
         raise UsageError(f"{args.run_dir} has a fixed prior (prior.kind '{cfg.prior.kind}', N(0, I)): "
@@ -110,3 +126,16 @@ def _train_prior(args: argparse.Namespace) -> dict:
         # Re-read under the lock: epochs are added to what the run holds now, not to what it held a moment ago.
         cfg = _run_config(args.run_dir, args)
         return train(cfg.replace(**{"train.prior_epochs": cfg.train.prior_epochs + args.epochs}), args.run_dir)
+
+
+def _fit_prior(args: argparse.Namespace) -> dict:
+    """``train-prior RUN --prior KIND``: one process fits it (under torchrun, rank 0 alone writes it)."""
+    from latentprior.config import expost_config
+    from latentprior.training.distributed import current
+    from latentprior.training.expost import fit_run_prior
+
+    cfg = expost_config(args.prior, args.overrides)  # checked before the run is read
+    if not current().is_main:
+        return {}
+    data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
+    return fit_run_prior(args.run_dir, cfg, args.name, data_dir=data_dir, device=args.device, replace=args.replace)

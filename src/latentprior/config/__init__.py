@@ -6,6 +6,8 @@ from latentprior.config.io import (
     config_from_dict,
     config_to_dict,
     eval_config_from_dict,
+    expost_config,
+    expost_config_from_dict,
     flatten,
     load_config,
     parse_yaml,
@@ -16,12 +18,14 @@ from latentprior.config.io import (
 from latentprior.config.sections import (
     BINARY_LIKELIHOODS,
     DENSITY_PRIORS,
+    EXPOST_PRIORS,
     FLOW_PRIORS,
     LEARNABLE_PRIORS,
     Config,
     ConfigError,
     DataConfig,
     EvalConfig,
+    ExPostPriorConfig,
     ModelConfig,
     NetConfig,
     ObjectiveConfig,
@@ -31,8 +35,9 @@ from latentprior.config.sections import (
 
 __all__ = [
     "ConfigError", "DataConfig", "NetConfig", "PriorConfig", "ModelConfig", "ObjectiveConfig", "TrainConfig",
-    "Config", "EvalConfig", "FLOW_PRIORS", "DENSITY_PRIORS", "LEARNABLE_PRIORS", "BINARY_LIKELIHOODS",
-    "eval_config_from_dict", "section_from_dict",
+    "Config", "EvalConfig", "ExPostPriorConfig", "EXPOST_PRIORS",
+    "FLOW_PRIORS", "DENSITY_PRIORS", "LEARNABLE_PRIORS", "BINARY_LIKELIHOODS",
+    "eval_config_from_dict", "section_from_dict", "expost_config", "expost_config_from_dict",
     "load_config", "read_yaml", "parse_yaml", "config_from_dict", "config_to_dict", "flatten", "apply_overrides",
     "save_config",
 ]

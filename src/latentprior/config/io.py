@@ -8,16 +8,19 @@ silently falls back to a default.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from latentprior.config.sections import Config, EvalConfig
+from latentprior.config.sections import Config, EvalConfig, ExPostPriorConfig
 from latentprior.config.typed import ConfigError, apply_overrides, build, parse_yaml, to_dict
 
 __all__ = [
     "eval_config_from_dict",
+    "expost_config_from_dict",
+    "expost_config",
     "section_from_dict",
     "load_config",
     "read_yaml",
@@ -38,6 +41,25 @@ def config_from_dict(data: dict[str, Any]) -> Config:
 def eval_config_from_dict(data: dict[str, Any] | None) -> EvalConfig:
     """Build and validate an :class:`EvalConfig` (a sweep's ``eval:`` block, or CLI values)."""
     return build(EvalConfig, data or {}, "eval")
+
+
+def expost_config_from_dict(data: dict[str, Any] | None, where: str = "prior") -> ExPostPriorConfig:
+    """Build and validate an :class:`ExPostPriorConfig` (a prior checkpoint's or a study file's)."""
+    return build(ExPostPriorConfig, data or {}, where)
+
+
+@dataclass(frozen=True)
+class _ExPost:
+    """The one section ``--set prior.KEY=VALUE`` of ``train-prior --prior KIND`` addresses."""
+
+    prior: ExPostPriorConfig = field(default_factory=ExPostPriorConfig)
+
+
+def expost_config(kind: str, overrides: dict[str, Any] | list[str] | None = None) -> ExPostPriorConfig:
+    """The ex-post prior ``kind`` with ``prior.KEY=VALUE`` overrides (strings parsed as YAML scalars, or a mapping
+    of dotted keys), every key and value checked as a run config's."""
+    cfg = _ExPost(build(ExPostPriorConfig, {"kind": kind}, "prior"))
+    return apply_overrides(cfg, overrides).prior if overrides else cfg.prior
 
 
 def section_from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:

@@ -25,6 +25,8 @@ __all__ = [
     "TrainConfig",
     "Config",
     "EvalConfig",
+    "ExPostPriorConfig",
+    "EXPOST_PRIORS",
     "FLOW_PRIORS",
     "DENSITY_PRIORS",
     "LEARNABLE_PRIORS",
@@ -214,6 +216,14 @@ class PriorConfig:
         "**prior.factory_args)")})
     factory_args: dict[str, Any] = field(default_factory=dict, metadata={"help": (
         "keyword arguments of prior.factory (plain data)")})
+    # own: the prior's initial weights come from a generator of their own, seeded by one draw of the run's stream,
+    # so the run's later draws (posterior noise, ...) are the same whichever prior is built, and at beta = 0 the
+    # autoencoder trains bit for bit alike under every prior. shared (the default, and every older run's): drawn
+    # from the run's stream
+    init_rng: Literal["shared", "own"] = _key(
+        "shared", "own: the prior's initial weights from a generator of their own (seeded by one draw of the run's "
+        "stream), so the rest of the run's random numbers do not depend on the prior: at beta = 0 the autoencoder "
+        "then trains identically under every prior; shared: from the run's stream")
 
     def __post_init__(self) -> None:
         _check(self.layers >= 1, f"prior.layers must be >= 1, got {self.layers}")
@@ -571,9 +581,16 @@ class EvalConfig:
     ppl_crop: Literal["none", "face"] = _key(
         "none", "face: StyleGAN's crop of aligned faces before LPIPS, rows [3c, 7c) and columns [2c, 6c) of an H x W "
         "image, c = H // 8 (the 32 x 32 face of a 64 x 64 CelebA image); none: the whole image")
+    # sampling temperature tau of the generated side of fid, pr and kid (Prior.sample): tau eps for a flow's base
+    # noise, tau^2 Sigma_k for a mixture; 1: the untempered prior. A record at tau != 1 is kept apart from tau = 1's
+    temperature: float = _key(1.0, "sampling temperature of the generated samples (fid, pr, kid): flows "
+                                   "f^-1(tau eps), mixtures tau^2 Sigma_k; 1 is the prior itself; records at tau != 1 "
+                                   "go to RUN_DIR/eval/temperature=TAU/")
 
     def __post_init__(self) -> None:
         _check(len(self.metrics) >= 1, "eval.metrics must name at least one metric")
+        _check(0 < self.temperature < float("inf"), f"eval.temperature must be a finite number > 0, got "
+               f"{self.temperature}")
         _check(self.n >= 2, f"eval.n must be >= 2 (a covariance needs two samples), got {self.n}")
         _at_least(self, "eval", n_ref=0, batch_size=1, nll_k=1, lpips_pairs=1, separability_n=4, ppl_n=1)
         _check(self.ppl_epsilon > 0, f"eval.ppl_epsilon must be > 0, got {self.ppl_epsilon}")
@@ -588,3 +605,76 @@ class EvalConfig:
                f"reference side is drawn from; set eval.n (--n, or a sweep's --eval-n) to at most {size}")
         _check(self.n_ref <= size, f"eval.n_ref = {self.n_ref} exceeds the {dataset} test set ({size} images); set "
                f"eval.n_ref (--n-ref) to at most {size} (0: n)")
+
+
+# Priors a finished run can be given after training (latentprior train-prior RUN --prior KIND): Ghosh et al.'s
+# Gaussian mixture by EM, Dai & Wipf's second-stage VAE, and every learnable density kind fitted by maximum
+# likelihood on the encoded training set.
+EXPOST_PRIORS = ("gmm", "two_stage", *FLOW_PRIORS, "vamp")
+_NETWORK_EXPOST = (*FLOW_PRIORS, "two_stage")  # read layers and hidden
+_GRADIENT_EXPOST = (*FLOW_PRIORS, "vamp", "two_stage")  # fitted by Adam: read epochs, batch_size, lr
+
+
+@dataclass(frozen=True)
+class ExPostPriorConfig:
+    """A prior fitted into a finished run after training, on its encoded training set, without touching the
+    autoencoder (``latentprior train-prior RUN --prior KIND --set prior.KEY=VALUE``; latentprior.training.expost).
+
+    Stored with the fitted prior in ``RUN_DIR/priors/<name>/``, so the prior is rebuilt from its checkpoint alone.
+    Options a kind cannot use are refused, as for ``prior:``; null means the kind's default (see each field).
+    """
+
+    kind: Literal["gmm", "two_stage", "realnvp", "glow", "maf", "nsf", "vamp"] = _key(
+        "gmm", "gmm: a Gaussian mixture by EM (scikit-learn; Ghosh et al.'s RAE recipe); two_stage: Dai & Wipf's "
+        "second-stage VAE over z; realnvp, glow, maf, nsf, vamp: that prior kind by maximum likelihood on z")
+    layers: int | None = _key(None, "flows: layers (realnvp couplings, glow steps, maf/nsf layers; null 8); "
+                                    "two_stage: hidden layers of its encoder and decoder MLPs (null 2)")
+    hidden: int | None = _key(None, "flows and two_stage: width of each network (null 256)")
+    components: int | None = _key(None, "gmm: components; vamp: pseudo-inputs (null 10)")
+    covariance: Literal["full", "diagonal"] | None = _key(None, "gmm: full or diagonal covariances (null full)")
+    bins: int | None = _key(None, "nsf: spline bins per dimension (null 8)")
+    latents: Literal["mean", "sample"] | None = _key(
+        None, "the codes the prior is fitted on: mean of q(z|x), or one draw z ~ q(z|x) per training image (the "
+        "aggregate posterior q(z)); null: mean for gmm (RAE), sample for the others")
+    epochs: int | None = _key(None, "passes over the latents (not gmm); null: 50, two_stage 100")
+    batch_size: int | None = _key(None, "minibatch of latents (not gmm); null 256")
+    lr: float | None = _key(None, "Adam's learning rate (not gmm); null 1e-3")
+    max_iter: int | None = _key(None, "gmm: EM iterations (null 100)")
+    n_init: int | None = _key(None, "gmm: EM restarts, the best kept (null 1)")
+    n_importance: int | None = _key(None, "two_stage: importance draws of its log-density estimate (null 64)")
+    seed: int = _key(0, "the fit's randomness: initial weights, batch order, EM start, posterior draws")
+
+    def __post_init__(self) -> None:
+        for key, kinds in (("layers", _NETWORK_EXPOST), ("hidden", _NETWORK_EXPOST), ("components", ("gmm", "vamp")),
+                           ("covariance", ("gmm",)), ("bins", ("nsf",)), ("epochs", _GRADIENT_EXPOST),
+                           ("batch_size", _GRADIENT_EXPOST), ("lr", _GRADIENT_EXPOST), ("max_iter", ("gmm",)),
+                           ("n_init", ("gmm",)), ("n_importance", ("two_stage",))):
+            _check(getattr(self, key) is None or self.kind in kinds, f"prior.{key} does not apply to an ex-post "
+                   f"prior of kind '{self.kind}' (only to {', '.join(map(repr, kinds))}); remove prior.{key}")
+        for key, low in (("layers", 1), ("hidden", 1), ("components", 1), ("bins", 2), ("epochs", 1),
+                         ("batch_size", 1), ("max_iter", 1), ("n_init", 1), ("n_importance", 1)):
+            value = getattr(self, key)
+            _check(value is None or value >= low, f"prior.{key} must be >= {low} or null, got {value}")
+        _check(self.lr is None or self.lr > 0, f"prior.lr must be > 0 or null, got {self.lr}")
+
+    @property
+    def is_flow(self) -> bool:
+        return self.kind in FLOW_PRIORS
+
+    @property
+    def resolved(self) -> dict[str, Any]:
+        """The options the kind reads, with every null replaced by the kind's default."""
+        defaults: dict[str, Any] = {"latents": "mean" if self.kind == "gmm" else "sample", "seed": self.seed}
+        if self.kind in _NETWORK_EXPOST:
+            defaults |= {"layers": 2 if self.kind == "two_stage" else 8, "hidden": 256}
+        if self.kind in ("gmm", "vamp"):
+            defaults["components"] = 10
+        if self.kind == "gmm":
+            defaults |= {"covariance": "full", "max_iter": 100, "n_init": 1}
+        if self.kind == "nsf":
+            defaults["bins"] = 8
+        if self.kind in _GRADIENT_EXPOST:
+            defaults |= {"epochs": 100 if self.kind == "two_stage" else 50, "batch_size": 256, "lr": 1e-3}
+        if self.kind == "two_stage":
+            defaults["n_importance"] = 64
+        return {k: v if getattr(self, k) is None else getattr(self, k) for k, v in defaults.items()}

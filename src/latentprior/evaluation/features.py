@@ -40,14 +40,19 @@ def chunk_generator(seed: int, start: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, start]).generate_state(1)[0]))
 
 
-def generated_images(model, n: int, seed: int, batch_size: int) -> Iterator[Tensor]:
-    """n images of ``model.sample`` in batches of ``batch_size`` (the last may be smaller): (B, C, H, W)."""
+def generated_images(model, n: int, seed: int, batch_size: int, temperature: float = 1.0) -> Iterator[Tensor]:
+    """n images of ``model.sample`` in batches of ``batch_size`` (the last may be smaller): (B, C, H, W).
+
+    ``temperature`` τ is passed to ``model.sample`` when it is not 1 (the same noise, tempered: the τ = 1 set is
+    the untempered one bit for bit)."""
     if n < 1 or batch_size < 1:
         raise ValueError(f"n and batch_size must be >= 1, got n={n}, batch_size={batch_size}")
+    tempered = {} if temperature == 1.0 else {"temperature": temperature}
     pending: list[Tensor] = []
     have = 0
     for start in range(0, n, SAMPLE_CHUNK):
-        pending.append(model.sample(min(SAMPLE_CHUNK, n - start), generator=chunk_generator(seed, start)))
+        pending.append(model.sample(min(SAMPLE_CHUNK, n - start), generator=chunk_generator(seed, start),
+                                    **tempered))
         have += pending[-1].shape[0]
         while have >= batch_size:
             cat = torch.cat(pending)

@@ -33,4 +33,6 @@ class EvalInputs:
     real: FeatureSet | None = None
     fake: FeatureSet | None = None
     feature_protocol: dict = field(default_factory=dict)  # network, weights hash, resize, how samples are made
+    extractor: Any = None  # the feature network of the shared pass (for metrics that extract more images with it)
+    prior_name: str | None = None  # a prior fitted into the run, evaluated in place of the run's own (None: its own)
     shared: dict = field(default_factory=dict)  # work that several metrics read, done by the first that needs it

@@ -34,6 +34,7 @@ from .kid import kid
 from .latent_metrics import check_ppl, check_separability, ppl_record, separability_record, shared_lpips
 from .nll import check_nll_supported, iw_log_likelihood
 from .precision_recall import precision_recall
+from .prior_hole import check_prior_density, check_reconstruction, prior_nll_record, recon_fid_record
 
 __all__ = ["METRICS", "EvalInputs", "Metric", "UnknownMetricError", "NotConditional", "check_metrics",
            "check_condition", "uses_reference"]
@@ -45,22 +46,25 @@ PR_K = 3
 class Metric:
     """One registered metric.
 
-    ``reads``: ``"statistics"`` (μ, Σ of both sides), ``"features"`` (the raw per-image features) or
-    ``"model"`` (only the model and data); the runner computes the feature pass once for all metrics that
-    read it. ``condition``: what the metric needs of the model's condition — ``"none"`` (it reads unconditional
-    samples: refused for a conditional model), ``"required"`` (it samples given the test images' conditions:
-    refused for an unconditional one) or ``"any"``. ``check(inputs)`` refuses anything else before any metric is
-    computed (raises a ``UserError``). ``results``: the record's fields that are results (a report's columns); the
-    others are protocol and bookkeeping.
+    ``reads``: ``"statistics"`` (μ, Σ of both sides), ``"features"`` (the raw per-image features),
+    ``"reference"`` (the reference side's statistics and the feature network, for a metric that extracts its own
+    images, e.g. reconstructions) or ``"model"`` (only the model and data); the runner computes the feature pass
+    once for all metrics that read it. ``tempered``: whether the metric reads prior samples drawn at
+    ``eval.temperature`` (any other metric is refused at a temperature != 1). ``condition``: what the metric
+    needs of the model's condition — ``"none"`` (it reads unconditional samples: refused for a conditional model),
+    ``"required"`` (it samples given the test images' conditions: refused for an unconditional one) or ``"any"``.
+    ``check(inputs)`` refuses anything else before any metric is computed (raises a ``UserError``). ``results``:
+    the record's fields that are results (a report's columns); the others are protocol and bookkeeping.
     """
 
     compute: Callable[[EvalInputs], dict]
     summary: str
-    reads: Literal["model", "statistics", "features"] = "model"
+    reads: Literal["model", "statistics", "features", "reference"] = "model"
     check: Callable[[EvalInputs], None] | None = None
     results: tuple[str, ...] = ("value",)
     condition: Literal["none", "required", "any"] = "none"
     reference: bool = False  # reads the first n_ref (or n) test images: n and n_ref are bounded by the test set
+    tempered: bool = False  # reads prior samples drawn at eval.temperature
 
 
 class NotConditional(ValueError, UserError):
@@ -182,10 +186,15 @@ def _cond_mse(x: EvalInputs) -> dict:
 
 
 METRICS: dict[str, Metric] = {
-    "fid": Metric(_fid, "Frechet Inception distance", reads="statistics", reference=True),
+    "fid": Metric(_fid, "Frechet Inception distance", reads="statistics", reference=True, tempered=True),
     "pr": Metric(_pr, "improved precision and recall (k=3)", reads="features",
-                 results=("value", "precision", "recall"), reference=True),
-    "kid": Metric(_kid, "kernel Inception distance", reads="features", results=("value", "std"), reference=True),
+                 results=("value", "precision", "recall"), reference=True, tempered=True),
+    "kid": Metric(_kid, "kernel Inception distance", reads="features", results=("value", "std"), reference=True,
+                  tempered=True),
+    "recon_fid": Metric(recon_fid_record, "FID of the test images' reconstructions G(mean of q(z|x)) against the "
+                        "sample FID's reference", reads="reference", check=check_reconstruction, reference=True),
+    "prior_nll": Metric(prior_nll_record, "the prior's -log p(z) of encoded test images (nats per latent vector)",
+                        check=check_prior_density, results=("value", "std_err", "per_dim")),
     "nll": Metric(_nll, "importance-weighted NLL of the test images (nats)",
                   check=lambda x: check_nll_supported(x.model), results=("value", "std_err"), reference=True),
     "lpips": Metric(_lpips, "sample diversity: mean LPIPS between generated pairs", check=_lpips_trunk,

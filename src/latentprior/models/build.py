@@ -3,6 +3,7 @@ nets and prior, your factories named in it (:mod:`latentprior.models.factories`)
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from latentprior.config import Config, ModelConfig
@@ -30,7 +31,8 @@ def build_model(cfg: Config, image_shape: tuple[int, int, int], *, encoder: nn.M
     gaussian = cfg.model.encoder == "gaussian"
     encoder = encoder if encoder is not None else _encoder(cfg, image_shape, 2 * d if gaussian else d)
     decoder = decoder if decoder is not None else _decoder(cfg, image_shape)
-    prior = prior if prior is not None else _prior(cfg, image_shape)
+    if prior is None:
+        prior = _prior_from_own_stream(cfg, image_shape) if cfg.prior.init_rng == "own" else _prior(cfg, image_shape)
     discriminator = tc_discriminator = None
     pc = cfg.prior
     if cfg.objective.kind == "aae":
@@ -75,6 +77,20 @@ def _decoder(cfg: Config, image_shape: tuple[int, int, int]) -> nn.Module:
     c, h = _square(image_shape)
     return build_decoder(net.arch, cfg.model.latent_dim, c, h, width=net.width, output=net.output,
                          bn_momentum=net.bn_momentum)
+
+
+def _prior_from_own_stream(cfg: Config, image_shape: tuple[int, int, int]) -> Prior:
+    """:func:`_prior` with its initial weights drawn from a generator of their own (``prior.init_rng: own``).
+
+    The caller's CPU stream gives one 63-bit draw, whatever the prior (none for N(0, I), millions for a wide flow),
+    and seeds a forked stream that the prior's initialisation consumes; afterwards the caller's stream is where
+    that one draw left it. So every later draw of a run (the posterior noise of each step) is the same under every
+    prior, and at β = 0, where F never reads the prior, the autoencoder's trajectory is the same bit for bit.
+    """
+    seed = int(torch.randint(2**63 - 1, (), dtype=torch.int64))
+    with torch.random.fork_rng(devices=[]):  # the modules are built on the CPU; the run moves them afterwards
+        torch.manual_seed(seed)
+        return _prior(cfg, image_shape)
 
 
 def _prior(cfg: Config, image_shape: tuple[int, int, int]) -> Prior:

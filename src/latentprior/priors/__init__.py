@@ -24,7 +24,13 @@ from latentprior.priors.adversarial import Discriminator, MLPPrior
 from latentprior.priors.autoregressive import AutoregressivePrior, ZukoTransform
 from latentprior.priors.base import ImplicitPriorError, Prior, Transform, check_temperature
 from latentprior.priors.conditional_flow import ConditionalNormal, ConditionEmbedding, conditional_flow
-from latentprior.priors.expost import fit_gmm, fit_prior, fit_two_stage_vae, mixture_from_sklearn
+from latentprior.priors.expost import (
+    fit_gmm,
+    fit_prior,
+    fit_two_stage_vae,
+    mixture_from_sklearn,
+    standardize_flow_input,
+)
 from latentprior.priors.flow import ComposedTransform, FlowPrior
 from latentprior.priors.glow import GlowPrior, LULinear
 from latentprior.priors.mixture import MixturePrior
@@ -58,6 +64,7 @@ __all__ = [
     "mixture_from_sklearn",
     "fit_prior",
     "fit_two_stage_vae",
+    "standardize_flow_input",
     "ConditionEmbedding",
     "ConditionalNormal",
     "conditional_flow",

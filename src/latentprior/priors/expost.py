@@ -10,7 +10,8 @@ trained with the model:
   ``prior.kind: gmm`` prior with ``prior.components`` and ``prior.covariance`` set as in the fit.
 * :func:`fit_two_stage_vae` — Dai & Wipf's second-stage VAE over z (:class:`~latentprior.priors.two_stage.TwoStageVAE`).
 * :func:`fit_prior` — maximum likelihood for any prior with a density (a flow of any family, a mixture), by
-  Adam on minibatches of z for a number of epochs: "a flow fitted post hoc".
+  Adam on minibatches of z for a number of epochs: "a flow fitted post hoc"; :func:`standardize_flow_input` first
+  gives a flow Glow's data-dependent start.
 
 Which latents to fit (posterior means or draws, train or test images) is the caller's choice; these functions
 do not encode anything. Randomness comes from ``seed`` alone: a local generator orders the batches, and the
@@ -29,13 +30,15 @@ import torch
 from torch import Tensor
 
 from latentprior.priors.base import Prior
+from latentprior.priors.flow import FlowPrior
 from latentprior.priors.mixture import MixturePrior
+from latentprior.priors.realnvp import ActNorm
 from latentprior.priors.two_stage import TwoStageVAE
 
 if TYPE_CHECKING:
     from sklearn.mixture import GaussianMixture
 
-__all__ = ["fit_gmm", "mixture_from_sklearn", "fit_prior", "fit_two_stage_vae"]
+__all__ = ["fit_gmm", "mixture_from_sklearn", "fit_prior", "fit_two_stage_vae", "standardize_flow_input"]
 
 _SKLEARN_COVARIANCE = {"full": "full", "diagonal": "diag"}
 
@@ -83,6 +86,25 @@ def mixture_from_sklearn(gm: GaussianMixture) -> MixturePrior:
         else:
             prior.log_scale.copy_(0.5 * cov.log())  # cov: (K, D) variances
     return prior
+
+
+def standardize_flow_input(prior: Prior, z: Tensor) -> bool:
+    """Glow's data-dependent initialisation: set a flow's first layer, when it is an :class:`ActNorm`, to map z
+    (N, D) to zero mean and unit variance per dimension, u = (z - m) / s. Returns whether it did.
+
+    Codes of an unregularised encoder (β = 0) can sit far from N(0, I) in location and scale, where a flow that
+    starts as the identity spends its first epochs moving there (and NSF's splines, on [-5, 5], act as the identity
+    outside it); the maximum-likelihood fit then starts from the moment-matched Gaussian instead.
+    """
+    _check_latents(z)
+    if not isinstance(prior, FlowPrior) or not len(prior.transforms) or not isinstance(prior.transforms[0], ActNorm):
+        return False
+    first = prior.transforms[0]
+    mean, std = z.mean(0), z.std(0).clamp_min(1e-6)  # (D,) each
+    with torch.no_grad():
+        first.log_scale.copy_(-std.log().to(first.log_scale))
+        first.bias.copy_((-mean / std).to(first.bias))
+    return True
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:

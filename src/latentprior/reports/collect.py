@@ -14,7 +14,8 @@ from typing import Any
 
 from latentprior.rundir import RunDir, SweepDir, read_eval_records, read_progress, read_run_config, read_sweep_state
 
-__all__ = ["RunRecord", "collect_runs", "find_run_dirs", "metric_values", "model_label_from_config", "LABEL_KEYS"]
+__all__ = ["RunRecord", "collect_runs", "fitted_priors", "find_run_dirs", "metric_values", "model_label_from_config",
+           "LABEL_KEYS"]
 
 LABEL_KEYS = ("dataset", "model", "beta", "latent_dim", "seed")
 # Fields of an eval file that are settings or bookkeeping, never a number to tabulate: the guess for files
@@ -139,12 +140,31 @@ def find_run_dirs(path: Path) -> list[Path]:
     return []
 
 
+def fitted_priors(run: RunRecord) -> list[RunRecord]:
+    """A record per prior fitted into ``run`` after training (``RUN_DIR/priors/<name>/``): the run's labels with the
+    model ``<model>+<name>``, and the prior's own eval records (its samples with the run's decoder)."""
+    out = []
+    for name in run.rundir.prior_names():
+        rd = run.rundir.prior(name)
+        metrics, n = _read_metrics(rd.path)
+        labels = run.labels | {"model": f"{run.labels.get('model')}+{name}",
+                               "model_label": f"{run.labels.get('model_label')} + {name} (fitted after training)"}
+        out.append(RunRecord(f"{run.name}+{name}", rd.path, "done" if metrics else "fitted", labels, metrics, n,
+                             run.config, {}))
+    return out
+
+
 def collect_runs(path: str | Path) -> list[RunRecord]:
-    """Every run under ``path`` (finished or not), metrics only where eval files exist.
+    """Every run under ``path`` (finished or not), metrics only where eval files exist, each followed by the priors
+    fitted into it after training (:func:`fitted_priors`).
 
     ``path`` is a sweep folder (``sweep.json``: runs in the sweep's order, labels from the sweep), a plain folder
     of runs (``runs/*/config.yaml`` or ``*/config.yaml``) or one run (``config.yaml``).
     """
+    return [r for run in _collect(path) for r in (run, *fitted_priors(run))]
+
+
+def _collect(path: str | Path) -> list[RunRecord]:
     sweep = SweepDir(path)
     if not sweep.is_sweep():
         return [_from_config(d) for d in find_run_dirs(sweep.path)]

@@ -28,7 +28,7 @@ __all__ = ["metric_columns", "summarize", "runs_table", "write_csv", "write_text
            "fmt_value", "fmt_mean_std", "fmt_label", "is_value_column",
            "sample_count_warnings", "config_differences", "better", "arrow", "LOWER_IS_BETTER", "HIGHER_IS_BETTER"]
 
-LOWER_IS_BETTER = ("fid", "kid", "nll", "cond_fid", "cond_mse")
+LOWER_IS_BETTER = ("fid", "kid", "nll", "cond_fid", "cond_mse", "recon_fid", "prior_nll")
 HIGHER_IS_BETTER = ("pr.precision", "pr.recall", "lpips", "cond_lpips")
 
 

@@ -5,13 +5,15 @@
     metrics_log.py     metrics.jsonl: the tolerant reader and the appending writer
     eval_records.py    eval/<metric>.json, and which records a given protocol can reuse
     checkpoints.py     checkpoints/ and latest.json: verified, schema-checked payloads (imports torch)
+    prior_checkpoints.py  priors/<name>/checkpoints/: a prior fitted after training, verified the same way
     progress.py        how far a run has trained (latest.json's step against its budget), without torch
     logger_ids.py      loggers.json: the MLflow and W&B run ids of a run, so resuming continues them
     sweep_state.py     sweep.json
     lock.py            run.lock: one writer per run directory
 
-Everything except ``checkpoints`` imports neither torch nor the model code, so reports read runs cheaply; import
-``latentprior.rundir.checkpoints`` explicitly where a checkpoint is needed.
+Everything except ``checkpoints`` and ``prior_checkpoints`` imports neither torch nor the model code, so reports
+read runs cheaply; import ``latentprior.rundir.checkpoints`` (or ``prior_checkpoints``) explicitly where a
+checkpoint is needed.
 """
 
 from latentprior.rundir.config_file import append_config_history, read_config_history, read_run_config, write_run_config

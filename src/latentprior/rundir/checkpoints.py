@@ -40,7 +40,7 @@ from latentprior.rundir.layout import RunDir, run_dir_of
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "verify_checkpoint",
            "check_resumable", "resume_changes", "resume_keys", "check_resume_overrides", "clean_partial_files",
-           "check_payload", "FORMAT", "RESUME_FIELDS"]
+           "check_payload", "write_verified", "read_verified", "FORMAT", "RESUME_FIELDS"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,14 @@ def save_checkpoint(run_dir: str | os.PathLike[str] | RunDir, cfg: Config, step:
     (reports) can tell a finished run from one stopped early, and resume can tell it has nothing to do."""
     payload = {"format": FORMAT, "library_version": latentprior.__version__, "torch_version": str(torch.__version__),
                "saved_at": time.time(), "config": config_to_dict(cfg), "step": int(step), **state}
+    return write_verified(run_dir, step, payload, budget=budget)
+
+
+def write_verified(run_dir: str | os.PathLike[str] | RunDir, step: int, payload: dict[str, Any], *,
+                   budget: dict[str, int] | None = None) -> Path:
+    """``torch.save`` of ``payload`` as ``checkpoints/step_{step:08d}.pt`` of ``run_dir``: its digest file first,
+    then the file, then ``latest.json`` (each atomically, with ``budget`` in the index); older checkpoints beyond
+    the last two are removed."""
     buf = io.BytesIO()
     torch.save(payload, buf)
     data = buf.getvalue()
@@ -290,6 +298,21 @@ def load_checkpoint(run_dir: str | os.PathLike[str] | RunDir, map_location: str 
                     resumable: bool = False) -> dict[str, Any]:
     """Load the latest checkpoint of ``run_dir``: SHA-256 verified, unpickled with ``weights_only``, checked
     against :data:`SCHEMA` (``resumable``: also the fields resuming needs). The config comes back as a Config."""
+    payload, path, index = read_verified(run_dir, map_location)
+    payload = check_payload(payload, path)
+    if payload["step"] != index["step"]:
+        raise CheckpointError(f"{path} holds step {payload['step']} but its index says {index['step']}; the "
+                              "checkpoint or its index was edited")
+    missing = [f for f in RESUME_FIELDS if f not in payload] if resumable else []
+    if missing:
+        raise CheckpointError(f"{path} lacks {missing}: it can be sampled and evaluated, not resumed")
+    return payload
+
+
+def read_verified(run_dir: str | os.PathLike[str] | RunDir, map_location: str | torch.device = "cpu"
+                  ) -> tuple[Any, Path, dict[str, Any]]:
+    """The unpickled payload of the checkpoint ``latest.json`` names (after its SHA-256 matched the index; tensors
+    and plain containers only), its path and the index entry. The caller checks the payload's schema."""
     rd = run_dir_of(run_dir)
     index = latest_checkpoint(rd)
     if index is None:
@@ -307,14 +330,7 @@ def load_checkpoint(run_dir: str | os.PathLike[str] | RunDir, map_location: str 
         payload = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as e:  # a valid hash over an unreadable file means it was never a checkpoint of ours
         raise CheckpointError(f"{path} could not be read as a checkpoint: {_first_line(e)}") from e
-    payload = check_payload(payload, path)
-    if payload["step"] != index["step"]:
-        raise CheckpointError(f"{path} holds step {payload['step']} but its index says {index['step']}; the "
-                              "checkpoint or its index was edited")
-    missing = [f for f in RESUME_FIELDS if f not in payload] if resumable else []
-    if missing:
-        raise CheckpointError(f"{path} lacks {missing}: it can be sampled and evaluated, not resumed")
-    return payload
+    return payload, path, index
 
 
 def _may_change(section: str, f: dataclasses.Field) -> bool:

@@ -22,18 +22,22 @@ from latentprior.config import EvalConfig
 from latentprior.rundir.layout import RunDir, UnsafePathError, child_name, run_dir_of
 
 __all__ = ["write_eval_record", "read_eval_record", "read_eval_records", "eval_value", "sample_count",
-           "missing_metrics", "has_eval_records"]
+           "missing_metrics", "has_eval_records", "remove_eval_records"]
 
 
-def write_eval_record(run_dir: str | os.PathLike[str] | RunDir, metric: str, record: dict[str, Any]) -> None:
-    """Write ``record`` as ``RUN_DIR/eval/<metric>.json`` (sorted keys, atomically)."""
+def write_eval_record(run_dir: str | os.PathLike[str] | RunDir, metric: str, record: dict[str, Any], *,
+                      temperature: float = 1.0) -> None:
+    """Write ``record`` as ``RUN_DIR/eval/<metric>.json`` (sorted keys, atomically); a record of samples drawn at
+    ``temperature`` != 1 goes to ``eval/temperature=<t>/<metric>.json``."""
     data = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
-    atomic_write_bytes(run_dir_of(run_dir).eval_record(metric), data)
+    atomic_write_bytes(run_dir_of(run_dir).eval_record(metric, temperature), data)
 
 
-def read_eval_record(run_dir: str | os.PathLike[str] | RunDir, metric: str) -> dict[str, Any] | None:
-    """The record of ``metric``, or None when it is absent or not a record (unparseable, not an object)."""
-    path = run_dir_of(run_dir).eval_record(metric)
+def read_eval_record(run_dir: str | os.PathLike[str] | RunDir, metric: str, *,
+                     temperature: float = 1.0) -> dict[str, Any] | None:
+    """The record of ``metric`` (at ``temperature``), or None when it is absent or not a record (unparseable, not
+    an object)."""
+    path = run_dir_of(run_dir).eval_record(metric, temperature)
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
@@ -41,16 +45,18 @@ def read_eval_record(run_dir: str | os.PathLike[str] | RunDir, metric: str) -> d
     return data if isinstance(data, dict) else None
 
 
-def read_eval_records(run_dir: str | os.PathLike[str] | RunDir) -> dict[str, dict[str, Any]]:
-    """Every readable record of the run, ``{metric: record}`` in name order (files with unsafe names ignored)."""
-    folder = run_dir_of(run_dir).eval
+def read_eval_records(run_dir: str | os.PathLike[str] | RunDir, *,
+                      temperature: float = 1.0) -> dict[str, dict[str, Any]]:
+    """Every readable record of the run (at ``temperature``), ``{metric: record}`` in name order (files with
+    unsafe names ignored)."""
+    folder = run_dir_of(run_dir).eval_dir(temperature)
     out: dict[str, dict[str, Any]] = {}
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             metric = child_name(path.stem, "metric name")
         except UnsafePathError:
             continue
-        record = read_eval_record(run_dir, metric)
+        record = read_eval_record(run_dir, metric, temperature=temperature)
         if record is not None:
             out[metric] = record
     return out
@@ -81,10 +87,21 @@ def _reusable(record: dict[str, Any] | None, wanted: dict[str, int]) -> bool:
 
 def missing_metrics(run_dir: str | os.PathLike[str] | RunDir, ev: EvalConfig,
                     metrics: Iterable[str] | None = None) -> list[str]:
-    """Those of ``metrics`` (default ``ev.metrics``) without a reusable record at their own sample count."""
+    """Those of ``metrics`` (default ``ev.metrics``) without a reusable record at their own sample count (and at
+    ``ev.temperature``, whose records live apart)."""
     return [m for m in (ev.metrics if metrics is None else metrics)
-            if not _reusable(read_eval_record(run_dir, m), sample_count(ev, m))]
+            if not _reusable(read_eval_record(run_dir, m, temperature=ev.temperature), sample_count(ev, m))]
 
 
 def has_eval_records(run_dir: str | os.PathLike[str] | RunDir) -> bool:
     return bool(read_eval_records(run_dir))
+
+
+def remove_eval_records(run_dir: str | os.PathLike[str] | RunDir) -> list[str]:
+    """Delete every record of ``run_dir`` (``eval/*.json`` and the tempered ones), e.g. a refitted prior's, whose
+    records describe the prior it replaced. Returns the removed files' names relative to ``eval/``."""
+    folder = run_dir_of(run_dir).eval
+    gone = sorted(folder.glob("*.json")) + sorted(folder.glob("temperature=*/*.json")) if folder.is_dir() else []
+    for path in gone:
+        path.unlink(missing_ok=True)
+    return [str(p.relative_to(folder)) for p in gone]

@@ -7,13 +7,15 @@ file stays inside its root.
       metrics.jsonl               one JSON record per logged step (rundir/metrics_log.py)
       checkpoints/                step_NNNNNNNN.pt + latest.json (rundir/checkpoints.py)
       eval/<metric>.json          one record per metric (rundir/eval_records.py)
+      eval/temperature=<t>/       the records of samples drawn at sampling temperature t != 1
       samples/                    preview grids drawn by training (samples.png, reconstructions.png, ...)
       tb/                         TensorBoard events (training/tensorboard.py writes them)
       mlruns/                     MLflow's file store, with train.loggers: [..., mlflow] (training/loggers.py)
       wandb/                      W&B's offline run files, with train.loggers: [..., wandb] (training/loggers.py)
       loggers.json                the MLflow run id and W&B run id, so a resumed run continues them (logger_ids.py)
       figures/                    paper figures drawn from the run
-      priors/<name>/              priors fitted after training (ex-post), each with its own checkpoint
+      priors/<name>/              priors fitted after training (ex-post), each laid out like a run: its own
+                                  checkpoints/ (rundir/prior_checkpoints.py), eval/, samples/
       run.lock                    the writer's advisory lock (rundir/lock.py)
       trial.log                   a sweep trial's output
 
@@ -112,8 +114,13 @@ class RunDir:
     def eval(self) -> Path:
         return self.path / "eval"
 
-    def eval_record(self, metric: str) -> Path:
-        return self.eval / f"{child_name(metric, 'metric name')}.json"
+    def eval_dir(self, temperature: float = 1.0) -> Path:
+        """``eval/``, or ``eval/temperature=<t>/`` for the records of samples drawn at a temperature t != 1 (so a
+        tempered FID never stands in for the prior's own)."""
+        return self.eval if temperature == 1.0 else self.eval / f"temperature={float(temperature):g}"
+
+    def eval_record(self, metric: str, temperature: float = 1.0) -> Path:
+        return self.eval_dir(temperature) / f"{child_name(metric, 'metric name')}.json"
 
     @property
     def samples(self) -> Path:
@@ -157,6 +164,14 @@ class RunDir:
     def prior(self, name: str) -> RunDir:
         """The folder of a prior fitted after training, itself laid out like a run (checkpoints/, eval/, samples/)."""
         return RunDir(self.priors / child_name(name, "prior name"))
+
+    def prior_names(self) -> list[str]:
+        """The names of the priors fitted into this run (folders of ``priors/`` holding a checkpoint index), sorted;
+        a folder whose name is not a plain name is skipped."""
+        if not self.priors.is_dir():
+            return []
+        return sorted(p.name for p in self.priors.iterdir()
+                      if p.is_dir() and _NAME.fullmatch(p.name) and RunDir(p).checkpoint_index.is_file())
 
     @property
     def lock(self) -> Path:

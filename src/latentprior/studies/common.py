@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from latentprior.config import Config, ConfigError, EvalConfig, eval_config_from_dict
-from latentprior.rundir import missing_metrics, read_eval_record
+from latentprior.rundir import RunDir, missing_metrics, read_eval_record
 
 __all__ = ["model_configs", "eval_block", "train_model", "evaluate_or_reuse"]
 
@@ -47,10 +47,17 @@ def train_model(cfg: Config, run_dir: Path, data_dir: str | None) -> Config:
     return cfg
 
 
-def evaluate_or_reuse(run_dir: Path, ev: EvalConfig, **kwargs: Any) -> dict[str, dict]:
-    """The records of ``ev.metrics``: stored ones at the same sample count are read, the others computed
-    (``kwargs`` go to :func:`~latentprior.evaluation.evaluate_run`)."""
+def evaluate_or_reuse(run_dir: Path, ev: EvalConfig, *, prior: str | None = None, **kwargs: Any) -> dict[str, dict]:
+    """The records of ``ev.metrics`` (of the fitted prior ``prior`` when given, at ``ev.temperature``): stored ones
+    at the same sample count are read, the others computed (``kwargs`` go to
+    :func:`~latentprior.evaluation.evaluate_run`)."""
     from latentprior.evaluation import evaluate_run
-    todo = tuple(missing_metrics(run_dir, ev))
-    records = evaluate_run(run_dir, dataclasses.replace(ev, metrics=todo), **kwargs) if todo else {}
-    return {m: records[m] if m in records else read_eval_record(run_dir, m) for m in ev.metrics}
+    where = RunDir(run_dir) if prior is None else RunDir(run_dir).prior(prior)
+    todo = tuple(missing_metrics(where, ev))
+    if todo:
+        kwargs = kwargs | ({"prior": prior} if prior is not None else {})
+        records = evaluate_run(run_dir, dataclasses.replace(ev, metrics=todo), **kwargs)
+    else:
+        records = {}
+    return {m: records[m] if m in records else read_eval_record(where, m, temperature=ev.temperature)
+            for m in ev.metrics}

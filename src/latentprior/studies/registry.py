@@ -48,4 +48,9 @@ EXPERIMENTS: dict[str, Experiment] = {
         "Table 2: image-to-image diversity (conditional LPIPS) and quality (FID, reconstruction) of the "
         "Variational U-Net objective vs. a conditional flow prior without the KL term",
         "configs/conditional/mnist_downsample7_cpu.yaml"),
+    "priors": Experiment(
+        "latentprior.studies.priors", "load_prior_study", "run_priors",
+        "the prior hole: sample FID vs reconstruction FID, precision/recall and test NLL of every prior family "
+        "(joint and ex post: RealNVP, Glow, MAF, NSF, GMM, VampPrior, two-stage VAE) against beta, latent size, "
+        "sampling temperature", "configs/priors/mnist_cpu.yaml"),
 }
