@@ -169,8 +169,9 @@ class ModelConfig:
     encoder: Literal["gaussian", "deterministic"] = "gaussian"
     # how a Gaussian encoder's second output h becomes q(z|x)'s variance. tanh_logvar: log sigma^2 =
     # 10 tanh(h / 10), a soft bound to [-10, 10]; softplus_std: sigma = 1e-6 + softplus(h), Dai & Wipf's code (the
-    # infogan paper configs)
-    posterior: Literal["tanh_logvar", "softplus_std"] = "tanh_logvar"
+    # infogan paper configs); unit: sigma = 1, the encoder gives the mean alone (the Variational U-Net's
+    # q(z|x,y) = N(mu, I), whose KL to its N(mu(y), I) prior is 1/2 ||mu - mu(y)||^2)
+    posterior: Literal["tanh_logvar", "softplus_std", "unit"] = "tanh_logvar"
     # the pixel likelihood p(x|z) (latentprior.models.likelihood). gaussian: N(G(z), gamma I). laplace: independent
     # Laplace(G(z), b) per pixel, an L1 loss, with b = gamma. bernoulli: G(z) are pixel probabilities, log p is the
     # binary cross-entropy (for grey pixels in [0, 1] not a normalised density). continuous_bernoulli: the

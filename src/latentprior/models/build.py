@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from latentprior.config import Config, ModelConfig
-from latentprior.models.autoencoder import LatentAutoencoder
+from latentprior.models.autoencoder import LatentAutoencoder, encoder_outputs
 from latentprior.models.likelihood import BernoulliLikelihood, LaplaceLikelihood, PixelLikelihood
 from latentprior.models.reconstruction import DecoderVariance, PerceptualLoss
 from latentprior.nets import build_decoder, build_encoder
@@ -22,8 +22,8 @@ def build_model(cfg: Config, image_shape: tuple[int, int, int]) -> LatentAutoenc
     d = cfg.model.latent_dim
     gaussian = cfg.model.encoder == "gaussian"
     net = cfg.net
-    encoder = build_encoder(net.arch, c, h, 2 * d if gaussian else d, width=net.width, spectral_norm=net.spectral_norm,
-                            bn_momentum=net.bn_momentum)
+    encoder = build_encoder(net.arch, c, h, encoder_outputs(d, gaussian, cfg.model.posterior), width=net.width,
+                            spectral_norm=net.spectral_norm, bn_momentum=net.bn_momentum)
     decoder = build_decoder(net.arch, d, c, h, width=net.width, output=net.output, bn_momentum=net.bn_momentum)
     prior = _prior(cfg, image_shape)
     discriminator = tc_discriminator = None
