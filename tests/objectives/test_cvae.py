@@ -83,6 +83,14 @@ def test_the_objectives_kl_is_the_vunet_kl_of_the_encoder_and_prior_means():
     update = next(objective.updates(x))
     assert update.name == "autoencoder"
     assert update.metrics["kl"].item() == pytest.approx(want.item(), rel=1e-6)
+    # a posterior mean 1e-4 from the prior's in every coordinate: KL = D/2 1e-8, which the full Gaussian KL of a
+    # learned variance loses in float32 (1 + d^2 - 1 = 0)
+    with torch.no_grad():
+        last = model.encoder.net[-1]  # the Linear that gives the mean
+        last.weight.zero_()
+        last.bias.fill_(1e-4)
+        model.prior.base.mean.bias.zero_()
+    assert next(objective.updates(x)).metrics["kl"].item() == pytest.approx(D / 2 * 1e-8, rel=1e-4)
 
 
 @pytest.mark.parametrize("task", sorted(p.name for p in TASKS.glob("*_cpu*.yaml")))
