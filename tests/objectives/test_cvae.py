@@ -98,12 +98,16 @@ def test_the_task_files_train_the_vunet_baseline_with_its_posterior_and_adam_bet
     from latentprior.studies.translation import load_task
 
     configs = load_task(TASKS / task).configs
-    for arm, cfg in configs.items():  # the proposed model modifies the VUNet code: the same posterior, optimizer
-        assert cfg.model.posterior == "unit", arm
+    # the proposed model modifies the VUNet code: the same posterior and optimizer; a *_cvae_* file trains the
+    # conditional VAE with a learned variance as its original, with Adam's default betas
+    cvae = "_cvae_" in task
+    for arm, cfg in configs.items():
+        vunet = arm == "proposed" or not cvae
+        assert cfg.model.posterior == ("unit" if vunet else "tanh_logvar"), arm
         objective = build_objective(cfg, build_model(cfg, (1, 28, 28)))
         assert set(objective.optimizers) == {"autoencoder", "prior"}
         for opt in objective.optimizers.values():
-            assert [g["betas"] for g in opt.param_groups] == [(0.5, 0.9)], arm
+            assert [g["betas"] for g in opt.param_groups] == [(0.5, 0.9) if vunet else (0.9, 0.999)], arm
     original = configs["original"]
     assert original.prior.kind == "normal" and original.objective.beta == 1.0
     # the KL weight rises from 1e-6 at T/2 to 1 at 3T/4 of the T joint steps (60,000 images a training epoch)
