@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         e.add_argument("--cache-dir", help="feature and classifier cache (default: $LATENTPRIOR_CACHE_DIR)")
         e.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when available)")
         e.add_argument("--no-progress", action="store_true", help="no progress bars")
+        if exp.seeds:
+            e.add_argument("--seeds", type=_seed_list, help="comma-separated seeds, e.g. 0,1,2 (replaces the file's "
+                           "'seeds'): each seed's study in DIR/seed<k>, mean ± std tables and claim verdicts in DIR")
         e.set_defaults(run=_experiment, distributed=False)
 
     p = sub.add_parser("figure", help="draw a paper figure from a finished run")
@@ -42,10 +45,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.set_defaults(run=_latent2d, distributed=False)
 
 
+def _seed_list(text: str) -> tuple[int, ...]:
+    """An argparse type: distinct integers >= 0, comma-separated."""
+    from latentprior.config import ConfigError
+    from latentprior.studies.replicates import parse_seeds
+
+    try:
+        return parse_seeds(text, "--seeds")
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--seeds: ")) from None  # argparse names the option
+
+
 def _experiment(args: argparse.Namespace) -> dict:
     exp = EXPERIMENTS[args.experiment]
+    seeds = {} if getattr(args, "seeds", None) is None else {"seeds": args.seeds}
     return exp.run(exp.load(args.file), args.out, data_dir=args.data_dir, weights_dir=args.weights_dir,
-                   cache_dir=args.cache_dir, device=args.device, progress=not args.no_progress)
+                   cache_dir=args.cache_dir, device=args.device, progress=not args.no_progress, **seeds)
 
 
 def _latent2d(args: argparse.Namespace) -> dict:

@@ -294,10 +294,11 @@ class ModelConfig:
     latent_dim: int = _key(64, "dimension of the latent code z")
     encoder: Literal["gaussian", "deterministic"] = _key(
         "gaussian", "q(z|x): a Gaussian (mean and log-variance) or a deterministic code")
-    posterior: Literal["tanh_logvar", "softplus_std"] = _key(
+    posterior: Literal["tanh_logvar", "softplus_std", "unit"] = _key(
         "tanh_logvar", "how a Gaussian encoder's second output h becomes q(z|x)'s variance: tanh_logvar (log "
-        "sigma^2 = 10 tanh(h / 10), a soft bound to [-10, 10]) or softplus_std (sigma = 1e-6 + softplus(h), Dai & "
-        "Wipf's code; the infogan paper configs)")
+        "sigma^2 = 10 tanh(h / 10), a soft bound to [-10, 10]), softplus_std (sigma = 1e-6 + softplus(h), Dai & "
+        "Wipf's code; the infogan paper configs) or unit (sigma = 1, the encoder gives the mean alone: the "
+        "Variational U-Net's q(z|x,y) = N(mu, I), whose KL to its N(mu(y), I) prior is 1/2 ||mu - mu(y)||^2)")
     likelihood: Literal["gaussian", "laplace", "bernoulli", "continuous_bernoulli"] = _key(
         "gaussian", "pixel likelihood p(x|z): gaussian N(G(z), gamma I); laplace (an L1 loss, scale b = gamma); "
         "bernoulli (G(z) are pixel probabilities; grey pixels make it unnormalised); continuous_bernoulli "

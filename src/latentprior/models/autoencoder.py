@@ -27,7 +27,7 @@ from latentprior.models.likelihood import PixelLikelihood
 from latentprior.models.reconstruction import DecoderVariance, PerceptualLoss
 from latentprior.priors.base import Prior, check_temperature
 
-__all__ = ["POSTERIORS", "LatentAutoencoder", "ConditionRequired", "gaussian_log_density"]
+__all__ = ["POSTERIORS", "encoder_outputs", "LatentAutoencoder", "ConditionRequired", "gaussian_log_density"]
 
 _LOG_2PI = math.log(2 * math.pi)
 SIGMA_FLOOR = 1e-6  # Dai & Wipf's sigma = 1e-6 + softplus(h)
@@ -43,8 +43,14 @@ def _softplus_std(h: Tensor) -> Tensor:
     return 2.0 * torch.log(SIGMA_FLOOR + F.softplus(h))
 
 
-# model.posterior -> h (B, D) -> log sigma^2 (B, D) of q(z|x)
-POSTERIORS = {"tanh_logvar": _tanh_logvar, "softplus_std": _softplus_std}
+# model.posterior -> h (B, D) -> log sigma^2 (B, D) of q(z|x); None: sigma = 1, the encoder gives the mean alone
+# (the Variational U-Net's q(z|x,y) = N(mu, I))
+POSTERIORS = {"tanh_logvar": _tanh_logvar, "softplus_std": _softplus_std, "unit": None}
+
+
+def encoder_outputs(latent_dim: int, gaussian: bool, posterior: str) -> int:
+    """The encoder's output size: the mean, and for a Gaussian posterior with a learned variance its h too."""
+    return 2 * latent_dim if gaussian and POSTERIORS[posterior] is not None else latent_dim
 
 
 class ConditionRequired(ValueError, UserError):
@@ -60,7 +66,8 @@ class LatentAutoencoder(nn.Module):
     """Encoder, decoder, decoder variance, prior, and a latent discriminator for adversarial priors (or FactorVAE).
 
     Args:
-        encoder: x (B, C, H, W) -> (B, 2D) for a Gaussian encoder, (B, D) for a deterministic one.
+        encoder: x (B, C, H, W) -> (B, 2D) for a Gaussian encoder, (B, D) for a deterministic one or the unit
+            posterior (:func:`encoder_outputs`).
         decoder: z (B, D) -> G(z) (B, C, H, W).
         prior: a :class:`~latentprior.priors.base.Prior` over (B, D).
         gaussian_encoder: whether the encoder outputs (mean, log-variance).
@@ -161,11 +168,15 @@ class LatentAutoencoder(nn.Module):
         return self._posterior(h)
 
     def _posterior(self, h: Tensor) -> tuple[Tensor, Tensor | None]:
-        """The encoder's output (B, 2D) or (B, D) -> mean (B, D), log-variance (B, D) or None."""
+        """The encoder's output (B, 2D) or (B, D) -> mean (B, D), log-variance (B, D) or None (a deterministic
+        encoder); the log-variance is 0 for the unit posterior, whose encoder gives (B, D), the mean alone."""
         if not self.gaussian_encoder:
             return h, None
+        to_logvar = POSTERIORS[self.posterior]
+        if to_logvar is None:  # unit variance: log sigma^2 = 0, no gradient to give
+            return h, torch.zeros_like(h)
         mean, h = h.chunk(2, dim=-1)
-        return mean, POSTERIORS[self.posterior](h)
+        return mean, to_logvar(h)
 
     def posterior_sample(self, mean: Tensor, logvar: Tensor | None) -> Tensor:
         """Reparameterised z ~ q(z|x), (B, D); the mean itself for a deterministic encoder."""

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from latentprior.config import Config, ModelConfig
-from latentprior.models.autoencoder import LatentAutoencoder
+from latentprior.models.autoencoder import LatentAutoencoder, encoder_outputs
 from latentprior.models.factories import build_factory_decoder, build_factory_encoder, build_factory_prior
 from latentprior.models.likelihood import BernoulliLikelihood, LaplaceLikelihood, PixelLikelihood
 from latentprior.models.reconstruction import DecoderVariance, PerceptualLoss
@@ -29,7 +29,8 @@ def build_model(cfg: Config, image_shape: tuple[int, int, int], *, encoder: nn.M
     """
     d = cfg.model.latent_dim
     gaussian = cfg.model.encoder == "gaussian"
-    encoder = encoder if encoder is not None else _encoder(cfg, image_shape, 2 * d if gaussian else d)
+    out_dim = encoder_outputs(d, gaussian, cfg.model.posterior)
+    encoder = encoder if encoder is not None else _encoder(cfg, image_shape, out_dim)
     decoder = decoder if decoder is not None else _decoder(cfg, image_shape)
     if prior is None:
         prior = _prior_from_own_stream(cfg, image_shape) if cfg.prior.init_rng == "own" else _prior(cfg, image_shape)

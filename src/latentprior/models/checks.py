@@ -5,7 +5,8 @@ config cannot check because they are facts about objects, checked once when the 
   VAE objectives, parameters for the prior-only epochs;
 * the objective's discriminator is there (``discriminator`` for ``aae``, ``tc_discriminator`` for ``factorvae``);
 * (user modules only) the encoder maps images (B, C, H, W) to (B, 2D) — the mean and the raw variance of q(z|x),
-  turned into a variance by ``model.posterior`` — or to (B, D) for a deterministic encoder, and the decoder maps
+  turned into a variance by ``model.posterior`` — or to (B, D) for a deterministic encoder or the unit posterior
+  (:func:`~latentprior.models.autoencoder.encoder_outputs`), and the decoder maps
   z (B, D) back to (B, C, H, W). Probed on two blank images in eval mode without gradients: no BatchNorm statistic,
   spectral-norm vector or global random state changes (lazy modules are initialised here, before the optimizers
   collect their parameters).
@@ -17,7 +18,7 @@ import torch
 
 from latentprior.config import Config
 from latentprior.errors import UserError
-from latentprior.models.autoencoder import LatentAutoencoder
+from latentprior.models.autoencoder import LatentAutoencoder, encoder_outputs
 
 __all__ = ["ModelContractError", "check_model", "has_user_modules"]
 
@@ -67,10 +68,11 @@ def _probe(model: LatentAutoencoder, image_shape: tuple[int, int, int]) -> None:
     try:
         x = torch.zeros(2, *image_shape, device=device)
         shape = ", ".join(map(str, image_shape))
-        want = 2 * d if model.gaussian_encoder else d
+        want = encoder_outputs(d, model.gaussian_encoder, model.posterior)
         h = _run(model.encoder, x, "encoder")
         if not isinstance(h, torch.Tensor) or tuple(h.shape) != (2, want):
-            meaning = (f"the mean and raw variance of q(z|x), 2 x latent_dim {d}" if model.gaussian_encoder
+            meaning = (f"the mean and raw variance of q(z|x), 2 x latent_dim {d}" if want == 2 * d
+                       else f"the mean of q(z|x), latent_dim {d}" if model.gaussian_encoder
                        else f"the code, latent_dim {d}")
             raise ModelContractError(f"the encoder returned {_shape(h)} for images (2, {shape}); expected (2, "
                                      f"{want}): {meaning}")

@@ -11,10 +11,13 @@ Lower level (prior θ, its condition embedding included)::
 Two settings of this one objective are the two sides of the paper's Table 2:
 
 * **original** (the Variational U-Net): β = 1 with p_θ(z | y) = N(μ_θ(y), I) and the KL weight w(t)
-  annealed as the Variational U-Net code does (:func:`kl_weight`). The lower-level gradient in θ is that of
-  −KL itself (∇_θ E_q log p_θ = −∇_θ KL: the entropy of q does not depend on θ), so training θ by f is the
-  original joint training of the KL, only with the prior's own optimizer. Adam is invariant to the scale
-  w(t) of a gradient, so the annealing weight on θ's gradient does not matter there.
+  annealed as the Variational U-Net code does (:func:`kl_weight`). Its code also fixes the posterior's
+  variance, q(z | x, y) = N(μ_φ(x, y), I) (``model.posterior: unit``), so that the KL is 1/2 ||μ_φ − μ_θ||²
+  (:func:`vunet_kl`), and trains with Adam's betas (0.5, 0.9) (``objective.adam_beta1/2``); with a learned
+  posterior variance (``model.posterior: tanh_logvar``) the KL is the full Gaussian one. The lower-level gradient
+  in θ is that of −KL itself (∇_θ E_q log p_θ = −∇_θ KL: the entropy of q does not depend on θ), so training θ
+  by f is the original joint training of the KL, only with the prior's own optimizer. Adam is invariant to the
+  scale w(t) of a gradient, so the annealing weight on θ's gradient does not matter there.
 * **proposed**: β = 0 with a RealNVP p_θ(z | y): no KL term, so q is unregularised and the decoder has no
   reason to ignore z; the flow learns p(z | y) by maximum likelihood on the detached codes.
 
@@ -33,7 +36,7 @@ from latentprior.objectives.base import Objective, Phase, Update
 from latentprior.priors.flow import FlowPrior
 from latentprior.priors.normal import StandardNormal
 
-__all__ = ["ConditionalBilevel", "kl_weight", "KL_FLOOR"]
+__all__ = ["ConditionalBilevel", "kl_weight", "kl_to_prior", "vunet_kl", "KL_FLOOR"]
 
 KL_FLOOR = 1e-6  # the Variational U-Net's smallest KL weight (its schedule's start value and lower clip)
 
@@ -50,11 +53,26 @@ def kl_weight(step: int, start: int, end: int) -> float:
     return min(1.0, max(KL_FLOOR, linear))
 
 
-def kl_to_prior(prior, z: Tensor, mean: Tensor, logvar: Tensor, c: Tensor) -> Tensor:
+def vunet_kl(mean: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+    """KL(N(mean, I) || N(loc, diag(scale²))) per example: (B, D), (B, D), (D,) -> (B,).
+
+        1/2 Σ_d [ (mean_d − loc_d)² / s_d² + 1/s_d² − 1 + log s_d² ]
+
+    For the Variational U-Net's unit scale the second part is exactly 0, leaving 1/2 ||mean − loc||² (its code's
+    ``latent_kl``) without the cancellation 1 + δ² − 1 that loses a small δ² in float32.
+    """
+    var = scale.pow(2)
+    return 0.5 * ((mean - loc).pow(2) / var).sum(-1) + 0.5 * (var.reciprocal() - 1.0 + var.log()).sum(-1)
+
+
+def kl_to_prior(prior, z: Tensor, mean: Tensor, logvar: Tensor, c: Tensor, *, unit_posterior: bool = False) -> Tensor:
     """KL(q(z | x, y) || p(z | y)) per example (B,): closed form when p is a Gaussian (a flow without layers
-    over a normal base), else the one-sample estimate log q(z) − log p(z | y) at the reparameterised z."""
+    over a normal base) — :func:`vunet_kl` for a unit-variance posterior — else the one-sample estimate
+    log q(z) − log p(z | y) at the reparameterised z."""
     if isinstance(prior, FlowPrior) and len(prior.transforms) == 0 and isinstance(prior.base, StandardNormal):
         loc, scale = prior.base.loc_scale(prior.context(c))  # (B, D), (D,)
+        if unit_posterior:
+            return vunet_kl(mean, loc, scale)
         var_ratio = logvar.exp() / scale.pow(2)
         return 0.5 * (var_ratio + (mean - loc).pow(2) / scale.pow(2) - 1.0 - var_ratio.log()).sum(-1)
     return gaussian_log_density(z, mean, logvar) - prior.log_prob(z, c)
@@ -106,7 +124,8 @@ class ConditionalBilevel(Objective):
         F = log_px
         if beta > 0:
             w = self.kl_weight()
-            kl = kl_to_prior(m.prior, z, mean, logvar, c)  # (B,); reaches θ too, but only φ, ψ step here
+            # (B,); reaches θ too, but only φ, ψ step here
+            kl = kl_to_prior(m.prior, z, mean, logvar, c, unit_posterior=m.posterior == "unit")
             F = F - beta * w * kl
             metrics |= {"kl": kl.mean(), "kl_weight": log_px.new_tensor(w)}  # on the batch's device
         yield self.update("autoencoder", -F.mean(), **metrics)
