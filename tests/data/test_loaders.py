@@ -286,6 +286,7 @@ def test_restricted_unpickler_refuses_code(tmp_path):
         cifar.RestrictedUnpickler(io.BytesIO(pickle.dumps((eval, ("1",))))).load()
 
 
+@pytest.mark.slow
 def test_shared_cifar_is_approximate(cifar10_dir):
     with pytest.raises(DataError, match="checksum mismatch") as err:
         load_dataset("cifar10", "test", cifar10_dir)

@@ -49,6 +49,7 @@ def _train(update: str, x: torch.Tensor, steps: int) -> list[dict[str, float]]:
             for _ in range(steps)]
 
 
+@pytest.mark.slow
 def test_learned_gamma_follows_the_mse_within_150_steps_on_a_fixed_batch():
     steps = 150
     x = load_dataset("digits", "train").batch(torch.arange(32))  # (32, 1, 28, 28), one fixed batch

@@ -80,6 +80,7 @@ def _check_outputs(out, models):
         assert (out / name / "checkpoints" / "latest.json").is_file()
 
 
+@pytest.mark.slow
 def test_experiment_command_writes_table1_and_figures(tmp_path, study_env, monkeypatch):
     import dataclasses
 
@@ -136,6 +137,7 @@ def _celeba_standins(root, n_train=40, n_valid=4, n_test=12):
         "".join(f"{i + 1:06d}.jpg {p}\n" for i, p in enumerate(parts)))
 
 
+@pytest.mark.slow
 def test_paper_celeba_setting_runs_on_standin_images(tmp_path, study_env):
     from latentprior.config import read_yaml
     from latentprior.studies.disentanglement import run_disentanglement, study_from_dict

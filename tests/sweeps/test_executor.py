@@ -46,6 +46,7 @@ def fail_for(payload, needle, log):
     return {"name": payload["name"], "pid": os.getpid()}
 
 
+@pytest.mark.slow
 def test_restart_skips_finished_runs_and_resumes_the_interrupted_one(tmp_path):
     spec = tiny_spec()  # 4 runs of 6 steps
     calls: list[tuple[str, int]] = []
@@ -242,6 +243,7 @@ def test_cli_sweep_local_then_report(tmp_path, monkeypatch, capsys):
     assert rep["with_results"] == 2 and Path(rep["html"]).is_file() and len(rep["plots"]) == 1
 
 
+@pytest.mark.slow
 def test_two_trial_sweep_on_a_local_ray(tmp_path):
     spec = tiny_spec(grid={"objective.beta": [0, 1]}, resources={"threads": 1, "max_concurrent": 2})
     fn = functools.partial(run_trial, evaluate_fn=fake_evaluate)
@@ -257,6 +259,7 @@ def test_two_trial_sweep_on_a_local_ray(tmp_path):
     assert (again["skipped"], again["started"]) == (2, 0)
 
 
+@pytest.mark.slow
 def test_failing_trial_on_ray_is_retried_once(tmp_path):
     log = tmp_path / "calls.txt"
     spec = tiny_spec(grid={"objective.beta": [0, 1]}, resources={"threads": 1, "max_concurrent": 2})

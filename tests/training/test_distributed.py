@@ -164,6 +164,7 @@ def ddp_runs(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_gradients_equal_the_global_batch_gradient_float64(ddp_runs, monkeypatch):
     for name in CASES:
         _GlobalNoise(0, 1).install(monkeypatch.setattr)

@@ -46,6 +46,7 @@ def _interrupted_equals_uninterrupted(cfg, tmp_path, stop: int) -> None:
         assert torch.equal(va, vb), k
 
 
+@pytest.mark.slow
 def test_resume_matches_uninterrupted_run(tmp_path):
     # digits: 1500 images -> 15 steps/epoch; 15 joint + 8 prior-only steps; stops after a checkpoint at 8 + 1 step
     _interrupted_equals_uninterrupted(tiny_vae_config(), tmp_path, stop=9)
@@ -72,6 +73,7 @@ def test_aae_resume_matches_uninterrupted_run(tmp_path):
     _interrupted_equals_uninterrupted(tiny_vae_config(AAE, epochs=0.4, prior_epochs=0.4), tmp_path, stop=5)
 
 
+@pytest.mark.slow
 def test_fp16_resume_matches_uninterrupted_run(tmp_path):
     # fp16 autocast on the CPU, with its GradScaler: a fresh scaler after the resume (scale 2**16) would skip
     # the first resumed steps again while it recalibrates, and the losses would differ.

@@ -60,6 +60,7 @@ def test_first_losses_match_fp32(digits, variant, rel):
     assert any(a[k] != b[k] for a, b in zip(ref, got, strict=True) for k in a)
 
 
+@pytest.mark.slow
 def test_fp16_first_loss_matches_and_the_scaler_calibrates(digits):
     ref, got = _first_losses(digits, steps=2), _first_losses(digits, steps=2, amp="fp16")
     for k in ref[0]:
