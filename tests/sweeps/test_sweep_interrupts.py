@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from fault_sweeps import _LONG, _sweep_file  # noqa: E402
-from fault_tools import checkpoint_state, cli, cli_popen, losses  # noqa: E402
+from benchmarks.fault_sweeps import _LONG, _sweep_file
+from benchmarks.fault_tools import checkpoint_state, cli, cli_popen, losses
 
 pytestmark = pytest.mark.slow
 

@@ -8,13 +8,13 @@ import errno
 import hashlib
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from tensorboard.summary.writer import record_writer
 
+from benchmarks.fault_tools import fill, small_fs
 from latentprior.atomic import WriteError
 from latentprior.cli import main
 from latentprior.config import config_from_dict
@@ -22,9 +22,6 @@ from latentprior.rundir import RunDir, read_metrics
 from latentprior.rundir.checkpoints import latest_checkpoint
 from latentprior.training import tensorboard as tb
 from latentprior.training import train
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from fault_tools import fill, small_fs  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run_0_1_0"
 CONFIG = ("data: {name: digits}\nnet: {width: 0.0625}\nprior: {kind: realnvp, layers: 2, hidden: 16}\n"
