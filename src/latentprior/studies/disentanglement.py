@@ -45,8 +45,7 @@ from latentprior.studies.replicates import (
     chosen_seeds,
     mean_std_text,
     parse_seeds,
-    replicate_dir,
-    seeded,
+    run_replicates,
     summarise,
     summary_rows,
 )
@@ -150,11 +149,7 @@ def run_disentanglement(study: DisentanglementStudy, out: str | Path, *, seeds: 
     seeds = chosen_seeds(study.seeds, seeds)
     if seeds is None:
         return _run_one(study, out, **kw)
-    per_seed = {}
-    for k in seeds:
-        configs, ev = seeded(study.configs, study.eval, k)
-        per_seed[k] = _run_one(dataclasses.replace(study, configs=configs, eval=ev),
-                               replicate_dir(out, k, next(iter(MODELS))), **kw)
+    per_seed = run_replicates(study, out, seeds, _run_one, next(iter(MODELS)), **kw)
     tables = {k: r["table"] for k, r in per_seed.items()}
     flatness = {k: _read_flatness(Path(r["figures"]["fig8_json"])) for k, r in per_seed.items()}
     rows = summary_rows(tables, ("model", "space", "label"), ("separability", "ppl", "fid"))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from latentprior.formatting import DIGITS, fmt_mean_std
 from latentprior.rundir import read_run_config
 
 __all__ = ["Summary", "summarise", "mean_std_text", "parse_seeds", "chosen_seeds", "seeded", "replicate_dir",
-           "summary_rows", "SEED_KEY"]
+           "run_replicates", "summary_rows", "SEED_KEY"]
 
 SEED_KEY = "seeds"  # the study file's key
 
@@ -114,6 +114,17 @@ def replicate_dir(out: str | Path, seed: int, probe: str) -> Path:
     if legacy is not None and _train_seed(legacy) == seed:
         return out
     return out / f"seed{seed}"
+
+
+def run_replicates(spec: Any, out: Path, seeds: Sequence[int], run_one: Callable[..., dict[str, Any]], probe: str,
+                   **kw: Any) -> dict[int, dict[str, Any]]:
+    """One study per seed: ``run_one`` on ``spec`` (a study dataclass with ``configs`` and ``eval``) re-seeded by
+    :func:`seeded`, in :func:`replicate_dir`; returns each seed's result."""
+    per_seed = {}
+    for k in seeds:
+        configs, ev = seeded(spec.configs, spec.eval, k)
+        per_seed[k] = run_one(dataclasses.replace(spec, configs=configs, eval=ev), replicate_dir(out, k, probe), **kw)
+    return per_seed
 
 
 def _train_seed(config: dict[str, Any]) -> int | None:

@@ -25,7 +25,6 @@ quality is not worse.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +38,7 @@ from latentprior.studies.replicates import (
     SEED_KEY,
     chosen_seeds,
     parse_seeds,
-    replicate_dir,
-    seeded,
+    run_replicates,
     summarise,
     summary_rows,
 )
@@ -119,11 +117,7 @@ def run_conditional(task: ConditionalTask, out: str | Path, *, seeds: tuple[int,
     seeds = chosen_seeds(task.seeds, seeds)
     if seeds is None:
         return _run_one(task, out, **kw)
-    per_seed = {}
-    for k in seeds:
-        configs, ev = seeded(task.configs, task.eval, k)
-        per_seed[k] = _run_one(dataclasses.replace(task, configs=configs, eval=ev),
-                               replicate_dir(out, k, ARMS[0]), **kw)
+    per_seed = run_replicates(task, out, seeds, _run_one, ARMS[0], **kw)
     rows = summary_rows({k: r["table"] for k, r in per_seed.items()}, ("model",), tuple(SEED_COLUMNS))
     claims = task_claims({k: r["table"] for k, r in per_seed.items()})
     _write_seed_tables(rows, claims, out, task)
