@@ -1,7 +1,9 @@
-"""Shared fixtures: where the development data lives (``../shared``), and a CIFAR-10 built from it once."""
+"""Shared fixtures: where the development data lives (``../shared``, or the folder named by the
+``LATENTPRIOR_TEST_SHARED`` environment variable, for a checkout elsewhere), and a CIFAR-10 built from it once."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +13,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 def _shared() -> Path | None:
-    path = ROOT.parent / "shared"
+    path = Path(os.environ.get("LATENTPRIOR_TEST_SHARED") or ROOT.parent / "shared")  # data/ and weights/ inside
     return path if path.is_dir() else None
 
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path | None:
-    """``../shared`` beside the repository root, or None on a machine without it (a user's machine)."""
+    """``../shared`` beside the repository root (or ``$LATENTPRIOR_TEST_SHARED``), or None on a machine without it
+    (a user's machine)."""
     return _shared()
 
 
