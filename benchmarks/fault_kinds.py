@@ -10,7 +10,6 @@ import random
 import re
 import shutil
 import signal
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from benchmarks.fault_rundir import RUNDIR_KINDS
 from benchmarks.fault_sweeps import SWEEP_KINDS
 from benchmarks.fault_tools import (
     CHECKPOINT_EVERY,
+    CHILD,
     checkpoint_state,
     cli,
     cli_popen,
@@ -36,7 +36,6 @@ from benchmarks.fault_tools import (
 __all__ = ["KINDS", "Outcome", "Reference"]
 
 Outcome = tuple[bool, int, int, str]
-CHILD = [sys.executable, str(Path(__file__).resolve().with_name("fault_child.py"))]
 
 
 class Reference:

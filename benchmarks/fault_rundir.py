@@ -22,6 +22,7 @@ import torch
 
 from benchmarks.fault_tools import (
     CHECKPOINT_EVERY,
+    CHILD,
     checkpoint_state,
     cli,
     fill,
@@ -208,7 +209,6 @@ def tb_disk_full(work: Path, i: int, rng: random.Random, ref) -> list[Outcome]:
             else:
                 method = "inject"
     if method == "inject":
-        from fault_kinds import CHILD
 
         k = rng.randint(1, 80)  # ~10 events a step: within the first 8 steps of the resumed run
         res = cli(["resume", str(run)], command=CHILD, env={"LATENTPRIOR_FAULT": f"tbwrite:{k}"})

@@ -21,11 +21,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CHECKPOINT_EVERY", "COMMAND", "Result", "checkpoint_state", "cli", "cli_popen", "fill", "finish",
+__all__ = ["CHECKPOINT_EVERY", "CHILD", "COMMAND", "Result", "checkpoint_state", "cli", "cli_popen", "fill", "finish",
            "fsize_limit", "losses", "one_line_error", "read_only", "small_fs", "tiny_config", "wait_for"]
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT_EVERY = 4
+CHILD = [sys.executable, str(Path(__file__).resolve().with_name("fault_child.py"))]  # a training child process
 _EXE = Path(sys.executable).with_name("latentprior")
 COMMAND = [str(_EXE)] if _EXE.exists() else [sys.executable, "-m", "latentprior.cli"]
 # RAY_worker_niceness: Ray starts its workers at nice 15, where any busy ordinary process on the machine starves
