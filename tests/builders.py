@@ -9,7 +9,8 @@ from torch import nn
 
 from latentprior.config import Config, config_from_dict
 
-__all__ = ["COND_DIM", "COND_SIDE", "TINY", "conditional_config", "randomised", "tiny_spec", "tiny_vae_config"]
+__all__ = ["COND_DIM", "COND_SIDE", "TINY", "PoolFeatures", "conditional_config", "randomised", "tiny_spec",
+           "tiny_vae_config"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,3 +71,14 @@ def tiny_spec(grid=None, models=None, **extra):
     from latentprior.sweeps.grid import sweep_from_dict
 
     return sweep_from_dict(data, ROOT / "configs")
+
+
+class PoolFeatures:
+    """A cheap deterministic stand-in for the Inception network (4x4 average-pooled pixels)."""
+
+    def __call__(self, images):
+        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.clamp(0, 1)
+        return torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
+
+    def protocol(self):
+        return {"network": "pool-test-features", "weights_sha1": "0" * 40}

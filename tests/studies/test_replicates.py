@@ -10,24 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from latentprior.rundir import read_eval_record, read_run_config, write_run_config
 from latentprior.studies.replicates import replicate_dir
+from tests.builders import PoolFeatures
 
 ARMS = ("original", "proposed")
 TASKS = Path(__file__).resolve().parents[2] / "configs" / "conditional"
-
-
-class _PoolFeatures:
-    """A cheap deterministic stand-in for the Inception network (4x4 average-pooled pixels)."""
-
-    def __call__(self, images):
-        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.clamp(0, 1)
-        return torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
-
-    def protocol(self):
-        return {"network": "pool-test-features", "weights_sha1": "0" * 40}
 
 
 def _task(seeds=None) -> dict:
@@ -46,7 +35,7 @@ def test_a_two_seed_study_writes_the_mean_and_std_of_its_per_seed_eval_records(t
     import latentprior.evaluation.registry as registry
     from latentprior.studies.translation import run_conditional, task_from_dict
 
-    monkeypatch.setattr(registry, "make_feature_extractor", lambda device: _PoolFeatures())
+    monkeypatch.setattr(registry, "make_feature_extractor", lambda device: PoolFeatures())
     out = tmp_path / "study"
     result = run_conditional(task_from_dict(_task([3, 5])), out, progress=False)
     values = {}
@@ -83,7 +72,7 @@ def test_a_one_seed_folder_of_before_is_the_replicate_of_its_seed(tmp_path, monk
     import latentprior.evaluation.registry as registry
     from latentprior.studies.translation import run_conditional, task_from_dict
 
-    monkeypatch.setattr(registry, "make_feature_extractor", lambda device: _PoolFeatures())
+    monkeypatch.setattr(registry, "make_feature_extractor", lambda device: PoolFeatures())
     out = tmp_path / "old"
     run_conditional(task_from_dict(_task()), out, progress=False)  # no seed list: DIR/<model>, as before
     assert not (out / "seed0").exists() and (out / "original" / "config.yaml").is_file()

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from torch import nn
 
+from tests.builders import PoolFeatures
+
 DIM, SIDE = 4, 8
-
-
-class _PoolFeatures:
-    """A cheap deterministic stand-in for the Inception network (4x4 average-pooled pixels)."""
-
-    def __call__(self, images):
-        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.clamp(0, 1)
-        return torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
-
-    def protocol(self):
-        return {"network": "pool-test-features", "weights_sha1": "0" * 40}
 
 
 def test_the_experiment_writes_the_table_and_the_grid_and_reuses_its_runs(tmp_path, shared_dir, monkeypatch):
@@ -26,7 +16,7 @@ def test_the_experiment_writes_the_table_and_the_grid_and_reuses_its_runs(tmp_pa
     import latentprior.evaluation.registry as registry
     from latentprior.studies.translation import run_conditional, task_from_dict
 
-    monkeypatch.setattr(registry, "make_feature_extractor", lambda device: _PoolFeatures())
+    monkeypatch.setattr(registry, "make_feature_extractor", lambda device: PoolFeatures())
     run = {"data": {"name": "digits", "condition": "downsample7"}, "net": {"arch": "unet", "width": 0.125},
            "prior": {"layers": 2, "hidden": 16, "cond_embed": 8}, "model": {"latent_dim": DIM},
            "objective": {"kind": "cvae"}, "train": {"epochs": 0.2, "batch_size": 100, "progress": False}}

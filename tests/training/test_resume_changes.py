@@ -108,13 +108,18 @@ def _advice(err: str) -> list[str]:
     return shlex.split(cmd[0])
 
 
-def test_the_nan_stop_advises_resume_with_a_lower_rate_and_that_command_works(tmp_path, monkeypatch, capsys):
+def _train_until_nan(tmp_path, monkeypatch, capsys, step):
+    """``train`` with a NaN from ``step`` on: it stops with exit 2; returns the run directory and stderr."""
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(CONFIG))
     run = tmp_path / "run"
-    _poison(monkeypatch, 10)
+    _poison(monkeypatch, step)
     assert main(["train", str(config), "--out", str(run)]) == 2
-    err = capsys.readouterr().err
+    return run, capsys.readouterr().err
+
+
+def test_the_nan_stop_advises_resume_with_a_lower_rate_and_that_command_works(tmp_path, monkeypatch, capsys):
+    run, err = _train_until_nan(tmp_path, monkeypatch, capsys, 10)
     assert "keeps the last good state (step 8)" in err and "objective.lr is 0.001" in err
     cmd = _advice(err)
     assert cmd == ["latentprior", "resume", str(run), "--set", "objective.lr=0.0001"]
@@ -124,15 +129,10 @@ def test_the_nan_stop_advises_resume_with_a_lower_rate_and_that_command_works(tm
 
 
 def test_before_the_first_checkpoint_it_advises_training_again_and_that_works(tmp_path, monkeypatch, capsys):
-    config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump(CONFIG))
-    run = tmp_path / "run"
-    _poison(monkeypatch, 2)
-    assert main(["train", str(config), "--out", str(run)]) == 2
-    err = capsys.readouterr().err
+    run, err = _train_until_nan(tmp_path, monkeypatch, capsys, 2)
     assert "before its first checkpoint, so there is nothing to resume" in err
     cmd = _advice(err)
     assert cmd == ["latentprior", "train", "CONFIG", "--out", str(run), "--set", "objective.lr=0.0001"]
     monkeypatch.undo()
-    assert main(["train", str(config), *cmd[3:]]) == 0  # CONFIG is the user's file; the same folder is reused
+    assert main(["train", str(tmp_path / "c.yaml"), *cmd[3:]]) == 0  # CONFIG: the file _train_until_nan wrote
     assert load_checkpoint(run)["config"].objective.lr == 1e-4 and RunDir(run).exists()

@@ -27,6 +27,7 @@ import math
 import os
 import re
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from latentprior.rundir.layout import RunDir, run_dir_of
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "verify_checkpoint",
            "check_resumable", "resume_changes", "resume_keys", "check_resume_overrides", "clean_partial_files",
-           "check_payload", "write_verified", "read_verified", "FORMAT", "RESUME_FIELDS"]
+           "check_payload", "check_fields", "write_verified", "read_verified", "FORMAT", "RESUME_FIELDS"]
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +255,19 @@ SCHEMA: dict[str, tuple[bool, Any, str]] = {
 }
 
 
+def check_fields(payload: dict[str, Any], fields: Iterable[tuple[str, bool, Callable[[Any], bool], str]],
+                 path: Path | str, writer: str) -> None:
+    """A one-line :class:`CheckpointError` naming the first of ``fields`` — (name, required, check, description) —
+    that ``payload`` lacks (when required) or holds with the wrong type; ``writer`` is who writes such files."""
+    for name, required, ok, what in fields:
+        if name not in payload:
+            if required:
+                raise CheckpointError(f"{path} lacks '{name}' ({what}); it was not written by {writer}")
+            continue
+        if not ok(payload[name]):
+            raise CheckpointError(f"{path}: field '{name}' is not {what}; the checkpoint is damaged or was edited")
+
+
 def check_payload(payload: Any, path: Path | str) -> dict[str, Any]:
     """``payload`` if it is a latentprior checkpoint whose every field has the type :data:`SCHEMA` states, else a
     one-line :class:`CheckpointError` naming the first bad field. The config is returned as a :class:`Config`."""
@@ -261,14 +275,7 @@ def check_payload(payload: Any, path: Path | str) -> dict[str, Any]:
         raise CheckpointError(f"{path} holds a {type(payload).__name__}, not a {FORMAT} payload (a dict)")
     if payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT} file (format={payload.get('format')!r})")
-    for name, (required, ok, what) in SCHEMA.items():
-        if name not in payload:
-            if required:
-                raise CheckpointError(f"{path} lacks '{name}' ({what}); it was not written by latentprior's training "
-                                      "loop")
-            continue
-        if not ok(payload[name]):
-            raise CheckpointError(f"{path}: field '{name}' is not {what}; the checkpoint is damaged or was edited")
+    check_fields(payload, ((n, *rule) for n, rule in SCHEMA.items()), path, "latentprior's training loop")
     try:
         cfg = config_from_dict(payload["config"])
     except ConfigError as e:

@@ -23,7 +23,7 @@ import torch
 import latentprior
 from latentprior.config import ConfigError, ExPostPriorConfig, expost_config_from_dict
 from latentprior.config.typed import to_dict
-from latentprior.rundir.checkpoints import SCHEMA, CheckpointError, read_verified, write_verified
+from latentprior.rundir.checkpoints import SCHEMA, CheckpointError, check_fields, read_verified, write_verified
 from latentprior.rundir.layout import RunDir, run_dir_of
 
 __all__ = ["PRIOR_FORMAT", "PRIOR_SCHEMA", "save_prior_checkpoint", "load_prior_checkpoint", "check_prior_payload"]
@@ -83,11 +83,7 @@ def check_prior_payload(payload: Any, path: Any) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != PRIOR_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"{path} is not a {PRIOR_FORMAT} file (format={found!r})")
-    for name, (ok, what) in PRIOR_SCHEMA.items():
-        if name not in payload:
-            raise CheckpointError(f"{path} lacks '{name}' ({what}); it was not written by latentprior train-prior")
-        if not ok(payload[name]):
-            raise CheckpointError(f"{path}: field '{name}' is not {what}; the checkpoint is damaged or was edited")
+    check_fields(payload, ((n, True, *rule) for n, rule in PRIOR_SCHEMA.items()), path, "latentprior train-prior")
     try:
         cfg = expost_config_from_dict(payload["config"])
     except ConfigError as e:
