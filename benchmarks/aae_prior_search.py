@@ -31,7 +31,6 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
 # name -> overrides of configs/cpu/mnist_aae_adv.yaml. Every built-in variant starts from BEFORE, the preset as it
 # stood before this search (paper-form loss, Adam(0.9, 0.999), lr 1e-3 everywhere, no R1, no prior-only epochs),
@@ -64,9 +63,8 @@ def _train(name: str, sets: str, args: argparse.Namespace, out: Path) -> subproc
         cmd += ["--set", s]
     if args.data_dir:
         cmd += ["--data-dir", str(args.data_dir)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     log = open(out / f"{name}.log", "w")  # noqa: SIM115 - closed with the process below
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
 
 
 @torch.no_grad()

@@ -13,19 +13,15 @@ importance-weighted estimate (a lower bound in expectation).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from latentprior.config import config_from_dict  # noqa: E402
-from latentprior.data import load_dataset  # noqa: E402
-from latentprior.models.load import load_run  # noqa: E402
-from latentprior.priors import (  # noqa: E402
+from latentprior.config import config_from_dict
+from latentprior.data import load_dataset
+from latentprior.models.load import load_run
+from latentprior.priors import (
     AutoregressivePrior,
     GlowPrior,
     StandardNormal,
@@ -33,7 +29,7 @@ from latentprior.priors import (  # noqa: E402
     fit_prior,
     fit_two_stage_vae,
 )
-from latentprior.training import train  # noqa: E402
+from latentprior.training import train
 
 
 def train_digits(out: Path) -> None:

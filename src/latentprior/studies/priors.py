@@ -29,8 +29,10 @@ every β = 0 joint run holds the same autoencoder as the ``autoencoder`` entry's
 
 Outputs (:mod:`latentprior.studies.priors_outputs`), in ``DIR/<name>/`` so that several study files can share the
 runs of one ``DIR`` (a subset at more seeds, say): ``priors_n<n>.md`` and ``.csv`` (one row per prior and setting,
-mean ± std over seeds), ``fid_vs_beta.png`` (one line per prior), ``fid_vs_latent_dim.png`` with several latent
-sizes, ``temperature_n<n>.md`` and ``fid_vs_temperature.png``, and sample grids ``samples_dim<d>_beta<b>.png``.
+mean ± std over seeds), ``priors_effects_n<n>.md`` (with several seeds: each prior's FID against the ``autoencoder``
+entry's and the best against the runner-up, Welch's effect and verdict), ``fid_vs_beta.png`` (one line per prior),
+``fid_vs_latent_dim.png`` with several latent sizes, ``temperature_n<n>.md`` and ``fid_vs_temperature.png``, and
+sample grids ``samples_dim<d>_beta<b>.png``.
 """
 
 from __future__ import annotations

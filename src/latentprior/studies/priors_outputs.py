@@ -4,7 +4,8 @@ fitting (or reusing) an ex-post prior, and checking that β = 0 runs share their
 Every number in a table is read back from the eval records (:func:`latentprior.studies.priors.record`) and the
 checkpoints (training and fit seconds), never from what the study computed in memory, so the files can be checked
 against the records. Per seed: ``priors_runs_n<n>.csv``; mean ± std over seeds (sample standard deviation, empty
-for one seed): ``priors_n<n>.md`` / ``.csv``.
+for one seed): ``priors_n<n>.md`` / ``.csv``; with several seeds, which prior beats which in standard errors:
+``priors_effects_n<n>.md`` / ``.json`` (:mod:`latentprior.studies.priors_effects`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 
 from latentprior.rundir import RunDir
 from latentprior.rundir.checkpoints import latest_checkpoint
+from latentprior.studies.priors_effects import effect_claims, write_effects
 from latentprior.studies.priors_figures import COLUMNS, plots, sample_grids, write_tables
 from latentprior.studies.priors_spec import Cell, ExPostPrior, PriorStudy, priors_at, record, run_name
 
@@ -147,6 +149,7 @@ def write_outputs(study: PriorStudy, out: Path, same: dict[tuple[str, Cell], boo
                                 ("fid", "precision", "recall"))
     dest = out / study.name  # the runs are shared between study files; each file's tables and figures are its own
     files = write_tables(study, dest, per_seed, summary, temps, temp_summary)
+    files += write_effects(dest, n, effect_claims(per_seed, study.autoencoder))
     files += plots(study, dest, summary, temp_summary)
     files += sample_grids(study, out, dest, data_dir=data_dir, device=device)
     return {"rows": summary, "temperature_rows": temp_summary, "files": [str(f) for f in files]}
