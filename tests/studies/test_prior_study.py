@@ -4,6 +4,7 @@ network: every table value is the eval record's, the β = 0 runs share their aut
 from __future__ import annotations
 
 import csv
+import json
 import math
 import statistics
 
@@ -115,6 +116,23 @@ def test_temperature_rows_are_the_tempered_records(study_out) -> None:
         where = ae if r["prior"] == "flow" else ae.prior(r["prior"])
         rec = read_eval_record(where, "fid", temperature=float(r["temperature"]))
         assert _num(r["fid"]) == rec["value"] and rec["protocol"]["temperature"] == float(r["temperature"])
+
+
+@pytest.mark.slow
+def test_the_effects_compare_the_per_seed_fids(study_out) -> None:
+    _, out, _, _ = study_out
+    rows = _read_csv(out / "tiny" / "priors_runs_n60.csv")
+    records = json.loads((out / "tiny" / "priors_effects_n60.json").read_text())
+    # per β: every other prior against the autoencoder entry "flow", plus the best two when "flow" is not among them
+    assert {(r["b"]["label"], r["claim"].split("(")[-1]) for r in records} >= {("RealNVP (joint)", "latent 4, β = 0)"),
+                                                                               ("RealNVP (joint)", "latent 4, β = 1)")}
+    for r in records:
+        for side in ("a", "b"):
+            label = r[side]["label"]
+            beta = 0.0 if "β = 0)" in r["claim"] else 1.0
+            fids = [_num(x["fid"]) for x in rows if x["label"] == label and float(x["beta"]) == beta]
+            assert r[side]["values"] == fids
+    assert "same autoencoder" in (out / "tiny" / "priors_n60.md").read_text()  # two joint entries: the column
 
 
 @pytest.mark.slow
