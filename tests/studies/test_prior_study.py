@@ -18,6 +18,7 @@ from latentprior.evaluation import runner as runner_mod
 from latentprior.rundir import RunDir, read_eval_record
 from latentprior.rundir.prior_checkpoints import load_prior_checkpoint
 from latentprior.studies.priors import Cell, load_prior_study, prior_study_from_dict, run_name, run_priors
+from tests.builders import ROOT
 
 STUDY = {
     "name": "tiny",
@@ -162,3 +163,31 @@ def test_a_bad_study_file_is_refused_in_one_line(tmp_path, edit, message) -> Non
     with pytest.raises((ConfigError, ValueError), match=message) as e:
         prior_study_from_dict(STUDY | edit, tmp_path)
     assert "\n" not in str(e.value)
+
+
+STUDY_FILES = sorted((ROOT / "configs" / "priors").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", STUDY_FILES, ids=lambda p: p.name)
+def test_every_shipped_study_file_loads(path) -> None:
+    study = load_prior_study(path)
+    assert study.cells() and study.name == yaml.safe_load(path.read_text())["name"]
+
+
+def test_study_files_of_one_dataset_and_net_agree_on_the_runs_they_share() -> None:
+    """The shipped files of one dataset and net run into one folder and reuse each other's runs and fits: a run or
+    fit of the same name must have the same config in every file, or a rerun would meet a run it did not make."""
+    runs: dict[tuple, dict] = {}
+    fits: dict[tuple, object] = {}
+    for path in STUDY_FILES:
+        study = load_prior_study(path)
+        group = (study.base.data.name, study.base.net.arch)
+        for cell in study.cells():
+            for name in study.joint:
+                key = (*group, run_name(name, cell))
+                cfg = study.config(name, cell)
+                assert runs.setdefault(key, cfg) == cfg, f"{path.name}: {key[-1]} differs from another file's"
+        for name, entry in study.expost.items():
+            key = (*group, study.autoencoder, name)
+            assert fits.setdefault(key, entry.config) == entry.config, f"{path.name}: ex-post {name} differs"
+    assert len({k[:2] for k in runs}) >= 3  # MNIST infogan, MNIST conv4, Fashion-MNIST
