@@ -13,6 +13,15 @@ import pytest
 from latentprior.interrupts import Interrupted, TrainingInterrupted, stop_after_step, stop_at_once
 
 
+@pytest.fixture(autouse=True)
+def _sigint_not_ignored():
+    """Every test starts with Python's own SIGINT handler: a test run started with SIGINT ignored (under nohup, or
+    with & from a script) would otherwise test the inherited-ignore rule instead of the one the test names."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_stop_at_once_raises_where_the_main_thread_is(sig, status):
     before = signal.getsignal(sig)
