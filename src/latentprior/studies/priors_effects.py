@@ -10,6 +10,7 @@ plain answer (holds, does not, not separable from noise) and its size in the sam
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ def _fids(rows: list[dict[str, Any]]) -> dict[tuple[int, float], dict[str, tuple
     cells: dict[tuple[int, float], dict[str, tuple[str, list[float]]]] = {}
     for r in rows:
         label, values = cells.setdefault((r["latent_dim"], r["beta"]), {}).setdefault(r["prior"], (r["label"], []))
-        values.append(r["fid"])
-    return {cell: {p: (label, summarise(v for v in values if v == v)) for p, (label, values) in priors.items()}
+        if not math.isnan(r["fid"]):  # a seed without an FID record adds no value
+            values.append(r["fid"])
+    return {cell: {p: (label, summarise(values)) for p, (label, values) in priors.items()}
             for cell, priors in cells.items()}
 
 
@@ -37,9 +39,8 @@ def effect_claims(rows: list[dict[str, Any]], reference: str) -> list[Claim]:
     claims = []
     for (dim, beta), priors in _fids(rows).items():
         spread = {p: s for p, s in priors.items() if s[1].n >= 2}
-        ref = spread.get(reference)
         where = f"latent {dim}, β = {beta:g}"
-        pairs = [(p, reference) for p in spread if ref is not None and p != reference]
+        pairs = [(p, reference) for p in spread if p != reference] if reference in spread else []
         ranked = sorted(spread, key=lambda p: spread[p][1].mean)
         if len(ranked) >= 2 and reference not in ranked[:2]:  # else already among the pairs
             pairs.append((ranked[0], ranked[1]))
